@@ -1,0 +1,186 @@
+//! Image file decoding to 8-bit grayscale.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use image::{ImageError, ImageReader, Limits};
+
+/// Largest accepted image side, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Largest accepted pixel count (64 Mi pixels, 64 MiB of luma): a face
+/// image or camera frame is far smaller, so anything bigger is refused
+/// before decoding rather than exhausting memory.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// An owned 8-bit grayscale image, rows packed top to bottom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrayImage {
+    /// Width in pixels (> 0).
+    pub width: u32,
+    /// Height in pixels (> 0).
+    pub height: u32,
+    /// `width * height` luma values, row-major, no padding.
+    pub pixels: Vec<u8>,
+}
+
+impl GrayImage {
+    /// Luma at `(x, y)`, `None` outside the image.
+    pub fn get(&self, x: u32, y: u32) -> Option<u8> {
+        if x < self.width && y < self.height {
+            self.pixels
+                .get(y as usize * self.width as usize + x as usize)
+                .copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// Why an image could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageIoError {
+    /// The file could not be opened or read.
+    #[error("cannot read image file {path}: {source}; check that the path exists and is readable")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file holds no bytes.
+    #[error("image file {path} is empty (0 bytes); the copy was interrupted, re-create it")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Neither the content nor the extension names a format `image` reads.
+    #[error(
+        "image file {path} is not in a supported format; \
+         use PNG, JPEG, BMP, GIF, PNM, TIFF or WebP"
+    )]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The image has a zero width or height.
+    #[error("image file {path} is {width}x{height}: an image needs at least one pixel")]
+    ZeroSize {
+        /// The file.
+        path: PathBuf,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The image is larger than [`MAX_IMAGE_SIDE`] or [`MAX_IMAGE_PIXELS`].
+    #[error(
+        "image file {path} is {width}x{height}, above the limit of {MAX_IMAGE_SIDE} pixels \
+         per side and {MAX_IMAGE_PIXELS} pixels in all; downscale it first"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+    /// The data is corrupt or truncated.
+    #[error("image file {path} cannot be decoded ({reason}); it is corrupt or truncated, re-create it")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// Decodes an image file to 8-bit luma.
+///
+/// The format is guessed from the content, then from the extension. Colour
+/// (RGB, RGBA, palette) is converted with the Rec. 601 luma weights, alpha
+/// is dropped, 16-bit and float images are scaled to 8 bits. Images with
+/// a zero side, or larger than [`MAX_IMAGE_SIDE`] per side or
+/// [`MAX_IMAGE_PIXELS`] in all, are refused before their pixels are decoded.
+pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
+    let path = path.as_ref();
+    let p = || path.to_path_buf();
+    let open = || -> Result<ImageReader<BufReader<std::fs::File>>, ImageIoError> {
+        let reader = ImageReader::open(path)
+            .map_err(|source| ImageIoError::Read { path: p(), source })?;
+        let reader = reader
+            .with_guessed_format()
+            .map_err(|source| ImageIoError::Read { path: p(), source })?;
+        if reader.format().is_none() {
+            return Err(ImageIoError::UnknownFormat { path: p() });
+        }
+        Ok(reader)
+    };
+    let len = std::fs::metadata(path)
+        .map_err(|source| ImageIoError::Read { path: p(), source })?
+        .len();
+    if len == 0 {
+        return Err(ImageIoError::Empty { path: p() });
+    }
+
+    let (width, height) = open()?
+        .into_dimensions()
+        .map_err(|e| map_image_error(path, e))?;
+    if width == 0 || height == 0 {
+        return Err(ImageIoError::ZeroSize {
+            path: p(),
+            width,
+            height,
+        });
+    }
+    if width > MAX_IMAGE_SIDE
+        || height > MAX_IMAGE_SIDE
+        || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS
+    {
+        return Err(ImageIoError::TooLarge {
+            path: p(),
+            width,
+            height,
+        });
+    }
+
+    let mut reader = open()?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    // Room for a 16-bit RGBA decode of the largest accepted image.
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8 + (16 << 20));
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| map_image_error(path, e))?;
+    let luma = img.into_luma8();
+    let (width, height) = luma.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ImageIoError::ZeroSize {
+            path: p(),
+            width,
+            height,
+        });
+    }
+    Ok(GrayImage {
+        width,
+        height,
+        pixels: luma.into_raw(),
+    })
+}
+
+fn map_image_error(path: &Path, e: ImageError) -> ImageIoError {
+    match e {
+        ImageError::IoError(source) if source.kind() != std::io::ErrorKind::UnexpectedEof => {
+            ImageIoError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+        e => ImageIoError::Decode {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,31 @@
+//! emoedge shared core, used by both the trainer (host) and the device.
+//!
+//! `no_std` (with `alloc`) by default so the same code builds for bare-metal
+//! targets; the `std` feature adds `std::error::Error` impls and `log`
+//! diagnostics, `runtime` adds tract-core inference of model files.
+//!
+//! Modules:
+//! - [`labels`]: the seven emotion classes and their synonyms.
+//! - [`format`]: the versioned, checksummed model file format.
+//! - [`audio`]: streaming log-mel features and voice activity detection.
+//! - [`face`]: face crop, resize and normalisation.
+//! - [`fusion`]: late fusion, smoothing, hysteresis.
+//! - `runtime` (feature `runtime`): tract-core inference of a model file.
+//! - `io` (feature `io`): audio and image file decoding (symphonia, rubato, image).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod audio;
+pub mod face;
+pub mod format;
+pub mod fusion;
+pub mod labels;
+pub mod quantize;
+pub mod reference;
+#[cfg(feature = "io")]
+pub mod io;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+
+pub use labels::{Emotion, NUM_CLASSES};

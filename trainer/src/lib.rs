@@ -1,0 +1,18 @@
+//! emoedge trainer: trains the face expression CNN with burn (flex CPU
+//! backend, or wgpu with the `wgpu` feature) and exports it to the emoedge
+//! model format.
+//!
+//! Modules:
+//! - [`data`]: data layouts (Kaggle folders, class-folder tree, fer2013.csv),
+//!   decoding and preprocessing into memory.
+//! - [`augment`]: on-the-fly augmentation.
+//! - [`model`]: the CNN and its architecture presets.
+//! - [`train`]: the training loop, checkpoints, metrics and curves.
+//! - [`bench`]: training/inference throughput measurement of architectures.
+
+pub mod augment;
+pub mod bench;
+pub mod data;
+pub mod export;
+pub mod model;
+pub mod train;

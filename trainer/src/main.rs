@@ -1,0 +1,230 @@
+//! `emoedge-train`: trains and exports the emoedge models.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use emoedge_trainer::bench::bench_train;
+use emoedge_trainer::data::load_face_data;
+use emoedge_trainer::model::FaceNetConfig;
+use emoedge_trainer::train::{self, OptimizerKind, Schedule, TrainConfig, TrainOptions};
+
+#[derive(Parser)]
+#[command(name = "emoedge-train", version, about = "Train and export emoedge models")]
+struct Cli {
+    #[command(subcommand)]
+    model: ModelCmd,
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// Face expression classifier (48x48 grayscale, 7 classes).
+    #[command(subcommand)]
+    Face(FaceCmd),
+}
+
+#[derive(Subcommand)]
+enum FaceCmd {
+    /// Train (or resume) the face model.
+    Train(TrainArgs),
+    /// Measure training and inference throughput of architectures.
+    BenchTrain(BenchArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Data: DIR/train/<class>/* with DIR/val|test/<class>/*, DIR/<class>/*, or fer2013.csv.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation class-folder tree (overrides the one found in --data).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Output directory: checkpoints, metrics.csv/json, curves.png.
+    #[arg(long, default_value = "runs/face")]
+    out: PathBuf,
+    /// Checkpoint directory (or its state.json) to resume; `<out>/checkpoint` is resumed automatically.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Maximum epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Optimiser: adamw or sgd.
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// LR schedule: cosine or plateau.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Early-stopping patience in epochs.
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Architecture preset (tiny, vgg16, vgg20, vgg24, vgg16h, res16, res20, res24).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Use at most N training images per class (quick tests).
+    #[arg(long)]
+    max_per_class: Option<usize>,
+    /// Fraction held out per class when the data has no validation split.
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Stop after N epochs in this invocation (the run stays resumable).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// No progress bars or per-batch log lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Comma-separated architecture presets.
+    #[arg(long, default_value = "vgg16,vgg20,res16")]
+    arch: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Timed batches per architecture.
+    #[arg(long, default_value_t = 10)]
+    batches: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("setting the rayon thread pool")?;
+    }
+    Ok(())
+}
+
+fn preset(name: &str) -> Result<FaceNetConfig> {
+    FaceNetConfig::preset(name).with_context(|| {
+        format!(
+            "unknown architecture `{name}`; choose one of {}",
+            FaceNetConfig::PRESETS.join(", ")
+        )
+    })
+}
+
+fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let mut cfg = TrainConfig {
+        seed: a.seed,
+        ..TrainConfig::default()
+    };
+    if let Some(name) = &a.arch {
+        cfg.model = preset(name)?;
+    }
+    if let Some(v) = a.epochs {
+        cfg.epochs = v;
+    }
+    if let Some(v) = a.batch_size {
+        cfg.batch_size = v;
+    }
+    if let Some(v) = a.lr {
+        cfg.lr = v;
+    }
+    if let Some(v) = a.weight_decay {
+        cfg.weight_decay = v;
+    }
+    if let Some(v) = a.patience {
+        cfg.patience = v;
+    }
+    if let Some(o) = &a.optimizer {
+        cfg.optimizer = match o.to_ascii_lowercase().as_str() {
+            "adamw" => OptimizerKind::AdamW,
+            "sgd" => OptimizerKind::Sgd,
+            _ => bail!("unknown --optimizer `{o}`; use adamw or sgd"),
+        };
+    }
+    if let Some(s) = &a.schedule {
+        cfg.schedule = match s.to_ascii_lowercase().as_str() {
+            "cosine" => Schedule::Cosine,
+            "plateau" => Schedule::Plateau,
+            _ => bail!("unknown --schedule `{s}`; use cosine or plateau"),
+        };
+    }
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    Ok(cfg)
+}
+
+fn face_train(a: TrainArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    let cfg = train_config(&a)?;
+    let t = std::time::Instant::now();
+    let mut data = load_face_data(&a.data, a.val.as_deref(), a.seed, a.val_fraction)?;
+    if let Some(max) = a.max_per_class {
+        data.train = data.train.limit_per_class(max);
+        data.val_duplicates = data.val.duplicates_of(&data.train);
+    }
+    if let Some(w) = data.skipped_warning() {
+        eprintln!("{w}");
+    }
+    eprintln!(
+        "loaded {} in {:.1} s",
+        train::describe_data(&data),
+        t.elapsed().as_secs_f64()
+    );
+    let opts = TrainOptions {
+        out: a.out.clone(),
+        resume: a.resume.clone(),
+        stop_after: a.stop_after,
+        quiet: a.quiet,
+    };
+    let state = train::train(&data, cfg, &opts)?;
+    eprintln!(
+        "done: {} epochs, best val acc {:.4} at epoch {}{}; best checkpoint in {}",
+        state.epoch,
+        state.best_val_acc,
+        state.best_epoch,
+        if state.stopped_early { " (early stop)" } else { "" },
+        a.out.join(train::BEST_DIR).display()
+    );
+    Ok(())
+}
+
+fn face_bench(a: BenchArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    println!(
+        "{:<8} {:>9} {:>9} {:>12} {:>12}",
+        "arch", "params", "MMAC", "train smp/s", "infer smp/s"
+    );
+    for name in a.arch.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let cfg = preset(name)?;
+        let r = bench_train(&cfg, a.batch_size, a.batches);
+        println!(
+            "{:<8} {:>9} {:>9.1} {:>12.1} {:>12.1}",
+            name,
+            r.params,
+            r.macs as f64 / 1e6,
+            r.train_samples_per_sec,
+            r.infer_samples_per_sec
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().model {
+        ModelCmd::Face(FaceCmd::Train(a)) => face_train(a),
+        ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
+    }
+}

@@ -1,0 +1,211 @@
+//! The face expression CNN: VGG/ResNet-style stages of 3x3 conv + BatchNorm
+//! + ReLU, 2x2 max-pool between stages, global average pool, dropout and a
+//! dense head. Every part maps onto an emoedge model-format op (BatchNorm
+//! folds into the conv at export, dropout disappears).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::FACE_SIZE;
+use emoedge_shared::NUM_CLASSES;
+
+/// Architecture of a [`FaceNet`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceNetConfig {
+    /// Output channels of each stage; a 2x2 max-pool follows every stage
+    /// but the last.
+    pub widths: Vec<usize>,
+    /// 3x3 convolutions per stage (>= 1): one entry conv that changes the
+    /// width, then `convs_per_stage - 1` more at the same width.
+    pub convs_per_stage: usize,
+    /// Give every conv after a stage's entry conv an identity skip
+    /// (`relu(bn(conv(x)) + x)`).
+    pub residual: bool,
+    /// Width of a hidden dense layer before the classifier (0 = none).
+    pub hidden: usize,
+    /// Dropout probability before each dense layer.
+    pub dropout: f64,
+}
+
+impl FaceNetConfig {
+    /// Named architectures: `tiny` (tests), `vgg16`, `vgg20`, `vgg24`,
+    /// `res16`, `res20`, `vgg16h` (with a 128-unit hidden layer).
+    pub fn preset(name: &str) -> Option<FaceNetConfig> {
+        let cfg = |widths: &[usize], convs: usize, residual: bool, hidden: usize| FaceNetConfig {
+            widths: widths.to_vec(),
+            convs_per_stage: convs,
+            residual,
+            hidden,
+            dropout: 0.3,
+        };
+        Some(match name {
+            "tiny" => FaceNetConfig {
+                dropout: 0.1,
+                ..cfg(&[8, 16, 16], 1, false, 0)
+            },
+            "vgg16" => cfg(&[16, 32, 64, 128], 2, false, 0),
+            "vgg20" => cfg(&[20, 40, 80, 160], 2, false, 0),
+            "vgg24" => cfg(&[24, 48, 96, 192], 2, false, 0),
+            "vgg16h" => cfg(&[16, 32, 64, 128], 2, false, 128),
+            "res16" => cfg(&[16, 32, 64, 128], 3, true, 0),
+            "res20" => cfg(&[20, 40, 80, 160], 3, true, 0),
+            "res24" => cfg(&[24, 48, 96, 192], 3, true, 0),
+            _ => return None,
+        })
+    }
+
+    /// Names accepted by [`FaceNetConfig::preset`].
+    pub const PRESETS: &'static [&'static str] = &[
+        "tiny", "vgg16", "vgg20", "vgg24", "vgg16h", "res16", "res20", "res24",
+    ];
+
+    /// Checks that the configuration describes a buildable network.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.widths.is_empty() || self.widths.contains(&0) {
+            return Err("widths must be a non-empty list of positive channel counts".into());
+        }
+        if self.convs_per_stage == 0 {
+            return Err("convs_per_stage must be at least 1".into());
+        }
+        if FACE_SIZE >> (self.widths.len() - 1) == 0 {
+            return Err(format!("{} stages pool a 48x48 input to nothing", self.widths.len()));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err("dropout must be in 0..1".into());
+        }
+        Ok(())
+    }
+
+    /// Multiply-accumulates of one forward pass (convs and dense layers).
+    pub fn macs(&self) -> u64 {
+        let mut side = FACE_SIZE as u64;
+        let mut c_in = 1u64;
+        let mut total = 0u64;
+        for (s, &w) in self.widths.iter().enumerate() {
+            let w = w as u64;
+            let px = side * side;
+            total += px * 9 * c_in * w;
+            total += px * 9 * w * w * (self.convs_per_stage as u64 - 1);
+            c_in = w;
+            if s + 1 < self.widths.len() {
+                side /= 2;
+            }
+        }
+        let mut feat = c_in;
+        if self.hidden > 0 {
+            total += feat * self.hidden as u64;
+            feat = self.hidden as u64;
+        }
+        total + feat * NUM_CLASSES as u64
+    }
+
+    /// Builds a freshly initialised network on `device`.
+    pub fn init(&self, device: &Device) -> FaceNet {
+        let mut stages = Vec::new();
+        let mut c_in = 1;
+        for &w in &self.widths {
+            let convs = (0..self.convs_per_stage)
+                .map(|i| ConvBn::new(if i == 0 { c_in } else { w }, w, device))
+                .collect();
+            stages.push(Stage { convs });
+            c_in = w;
+        }
+        let (hidden, feat) = if self.hidden > 0 {
+            (Some(LinearConfig::new(c_in, self.hidden).init(device)), self.hidden)
+        } else {
+            (None, c_in)
+        };
+        FaceNet {
+            stages,
+            hidden,
+            head: LinearConfig::new(feat, NUM_CLASSES).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            residual: self.residual,
+        }
+    }
+}
+
+/// 3x3 convolution (no bias, same padding) followed by BatchNorm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    /// The convolution (`[out, in, 3, 3]`, no bias).
+    pub conv: Conv2d,
+    /// Its BatchNorm.
+    pub bn: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
+        ConvBn {
+            conv: Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_bias(false)
+                .init(device),
+            bn: BatchNormConfig::new(c_out).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// One stage: an entry conv then same-width convs.
+#[derive(Module, Debug)]
+pub struct Stage {
+    /// The stage's conv+BN layers in order.
+    pub convs: Vec<ConvBn>,
+}
+
+/// The face expression network.
+#[derive(Module, Debug)]
+pub struct FaceNet {
+    /// Convolution stages.
+    pub stages: Vec<Stage>,
+    /// Optional hidden dense layer.
+    pub hidden: Option<Linear>,
+    /// Classifier (7 logits).
+    pub head: Linear,
+    /// Dropout before each dense layer (training only).
+    pub dropout: Dropout,
+    /// 2x2 max-pool between stages.
+    pub pool: MaxPool2d,
+    /// Identity skips over the non-entry convs.
+    #[module(skip)]
+    pub residual: bool,
+}
+
+impl FaceNet {
+    /// Logits `[batch, 7]` for normalised faces `[batch, 1, 48, 48]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = x;
+        let n_stages = self.stages.len();
+        for (s, stage) in self.stages.iter().enumerate() {
+            for (i, cb) in stage.convs.iter().enumerate() {
+                let y = cb.forward(x.clone());
+                x = if self.residual && i > 0 {
+                    relu(y + x)
+                } else {
+                    relu(y)
+                };
+            }
+            if s + 1 < n_stages {
+                x = self.pool.forward(x);
+            }
+        }
+        let [b, c, h, w] = x.dims();
+        let x = x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
+        let x = match &self.hidden {
+            Some(h) => relu(h.forward(self.dropout.forward(x))),
+            None => x,
+        };
+        self.head.forward(self.dropout.forward(x))
+    }
+}

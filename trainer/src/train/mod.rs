@@ -1,0 +1,473 @@
+//! The face training loop: in-memory data, pipelined parallel augmentation,
+//! class-weighted label-smoothed cross-entropy, AdamW/SGD with a warm-up +
+//! cosine (or plateau) schedule, early stopping, per-epoch checkpoints that
+//! resume the exact run, metrics CSV/JSON and a training-curve PNG.
+
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use emoedge_shared::NUM_CLASSES;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use crate::augment::augment;
+use crate::data::{FaceData, FaceSet, FACE_PIXELS, FACE_SIZE};
+use crate::model::FaceNet;
+pub use checkpoint::{CheckpointError, RunState, BEST_DIR, LAST_DIR};
+pub use config::{OptimizerKind, Schedule, TrainConfig};
+pub use metrics::EpochMetrics;
+
+/// The compute device: burn-flex on the CPU, or the GPU with the `wgpu`
+/// feature.
+pub fn compute_device() -> Device {
+    #[cfg(feature = "wgpu")]
+    {
+        Device::wgpu(Default::default())
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        Device::flex()
+    }
+}
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Bad configuration.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    /// Checkpoint trouble.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Output directory trouble.
+    #[error("cannot write {path}: {source}; check that --out is writable")]
+    Output {
+        /// Path involved.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// burn returned data of an unexpected type.
+    #[error("tensor read-back failed: {0}")]
+    Tensor(String),
+}
+
+/// Where and how a run writes.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Output directory (checkpoints, metrics, curves).
+    pub out: PathBuf,
+    /// Checkpoint to resume (directory or its `state.json`); when `None`,
+    /// `<out>/checkpoint` is resumed if present.
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs in this invocation (the run stays
+    /// resumable); `None` = run to the end.
+    pub stop_after: Option<usize>,
+    /// Hide progress bars (logs still print one line per 10 % of an epoch).
+    pub quiet: bool,
+}
+
+/// Mixes a seed with a stream id (SplitMix64 finaliser).
+pub fn mix_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Class weights `(count / max)^-power`, normalised so the training images
+/// weigh 1 on average. Empty classes get weight 0.
+pub fn class_weights(counts: &[usize; NUM_CLASSES], power: f32) -> [f32; NUM_CLASSES] {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let mut w = [0f32; NUM_CLASSES];
+    for (wi, &c) in w.iter_mut().zip(counts) {
+        if c > 0 {
+            *wi = (c as f32 / max).powf(-power);
+        }
+    }
+    let total: usize = counts.iter().sum();
+    let mean = counts.iter().zip(&w).map(|(&c, &wi)| c as f32 * wi).sum::<f32>() / total.max(1) as f32;
+    if mean > 0.0 {
+        w.iter_mut().for_each(|x| *x /= mean);
+    }
+    w
+}
+
+fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    match cfg.optimizer {
+        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(
+                burn::optim::momentum::MomentumConfig::new()
+                    .with_momentum(0.9)
+                    .with_nesterov(true),
+            ))
+            .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(cfg.weight_decay)))
+            .init(),
+    }
+}
+
+/// A training batch: augmented pixels and labels.
+struct Batch {
+    pixels: Vec<f32>,
+    labels: Vec<u8>,
+}
+
+fn make_batch(set: &FaceSet, idx: &[usize], cfg: &TrainConfig, epoch: usize) -> Batch {
+    let mut pixels = vec![0f32; idx.len() * FACE_PIXELS];
+    pixels
+        .par_chunks_mut(FACE_PIXELS)
+        .zip(idx.par_iter())
+        .for_each(|(dst, &i)| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(mix_seed(
+                mix_seed(cfg.seed, 0xA0A0 + epoch as u64),
+                i as u64,
+            ));
+            augment(set.image(i), dst, &cfg.augment, &mut rng);
+        });
+    Batch {
+        pixels,
+        labels: idx.iter().map(|&i| set.labels[i]).collect(),
+    }
+}
+
+fn input_tensor(pixels: Vec<f32>, n: usize, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(pixels, [n, 1, FACE_SIZE, FACE_SIZE]), device)
+}
+
+fn argmax_rows(logits: &[f32]) -> Vec<usize> {
+    logits
+        .chunks_exact(NUM_CLASSES)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                .0
+        })
+        .collect()
+}
+
+/// Validation results.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Accuracy.
+    pub acc: f64,
+    /// Accuracy per class (0 for classes without images).
+    pub class_acc: [f64; NUM_CLASSES],
+    /// Predicted class per image.
+    pub predictions: Vec<usize>,
+}
+
+/// Logits `[n * 7]` of `model` (validation mode) for every image of `set`.
+pub fn predict_logits(model: &FaceNet, set: &FaceSet, device: &Device) -> Result<Vec<f32>, TrainError> {
+    let model = model.valid();
+    let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
+    for chunk in (0..set.len()).collect::<Vec<_>>().chunks(256) {
+        let px = set.pixels[chunk[0] * FACE_PIXELS..(chunk[chunk.len() - 1] + 1) * FACE_PIXELS].to_vec();
+        let logits = model.forward(input_tensor(px, chunk.len(), device));
+        out.extend(
+            logits
+                .into_data()
+                .to_vec::<f32>()
+                .map_err(|e| TrainError::Tensor(format!("{e:?}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Accuracy, per-class accuracy and cross-entropy of `model` on `set`.
+pub fn evaluate(model: &FaceNet, set: &FaceSet, device: &Device) -> Result<Evaluation, TrainError> {
+    let logits = predict_logits(model, set, device)?;
+    let predictions = argmax_rows(&logits);
+    let mut loss = 0f64;
+    for (row, &l) in logits.chunks_exact(NUM_CLASSES).zip(&set.labels) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = row.iter().map(|v| ((v - max) as f64).exp()).sum::<f64>().ln() + max as f64;
+        loss += lse - row[usize::from(l)] as f64;
+    }
+    let mut correct = [0usize; NUM_CLASSES];
+    let counts = set.class_counts();
+    for (&p, &l) in predictions.iter().zip(&set.labels) {
+        if p == usize::from(l) {
+            correct[p] += 1;
+        }
+    }
+    let mut class_acc = [0f64; NUM_CLASSES];
+    for c in 0..NUM_CLASSES {
+        if counts[c] > 0 {
+            class_acc[c] = correct[c] as f64 / counts[c] as f64;
+        }
+    }
+    let n = set.len().max(1) as f64;
+    Ok(Evaluation {
+        loss: loss / n,
+        acc: correct.iter().sum::<usize>() as f64 / n,
+        class_acc,
+        predictions,
+    })
+}
+
+/// Describes a data set for logs and checkpoints.
+pub fn describe_data(data: &FaceData) -> String {
+    format!(
+        "{}; train {} {:?}; val {} {:?} ({} duplicated in train)",
+        data.layout,
+        data.train.len(),
+        data.train.class_counts(),
+        data.val.len(),
+        data.val.class_counts(),
+        data.val_duplicates.len()
+    )
+}
+
+fn log_line(pb: &ProgressBar, msg: &str) {
+    if pb.is_hidden() {
+        eprintln!("{msg}");
+    } else {
+        pb.println(msg);
+    }
+}
+
+/// Runs (or resumes) training; returns the final run state. Checkpoints,
+/// metrics and curves go to `opts.out` after every epoch.
+pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Result<RunState, TrainError> {
+    let out = &opts.out;
+    std::fs::create_dir_all(out).map_err(|source| TrainError::Output {
+        path: out.display().to_string(),
+        source,
+    })?;
+    let device = compute_device();
+    let ad = device.clone().autodiff();
+
+    let last_dir = out.join(LAST_DIR);
+    let resume_dir = match &opts.resume {
+        Some(p) => Some(checkpoint::checkpoint_dir(p)),
+        None if checkpoint::has_checkpoint(&last_dir) => Some(last_dir.clone()),
+        None => None,
+    };
+    let (mut state, mut model, mut optim) = match &resume_dir {
+        Some(dir) => {
+            let state = checkpoint::load_state(dir)?;
+            if state.config != config {
+                eprintln!(
+                    "note: resuming {} with the configuration saved in the checkpoint (command-line training options are ignored)",
+                    dir.display()
+                );
+            }
+            state.config.validate().map_err(TrainError::Config)?;
+            let model = checkpoint::load_model(dir, &state, &ad)?;
+            let optim = checkpoint::load_optimizer(dir, optimizer(&state.config))?;
+            eprintln!("resuming {} after epoch {}", dir.display(), state.epoch);
+            (state, model, optim)
+        }
+        None => {
+            config.validate().map_err(TrainError::Config)?;
+            ad.seed(config.seed);
+            let model = config.model.init(&ad);
+            let optim = optimizer(&config);
+            (RunState::new(config, describe_data(data)), model, optim)
+        }
+    };
+    let cfg = state.config.clone();
+    let weights = class_weights(&data.train.class_counts(), cfg.class_weight_power);
+    let dedup_keep: Vec<usize> = {
+        let dups: std::collections::HashSet<usize> = data.val_duplicates.iter().copied().collect();
+        (0..data.val.len()).filter(|i| !dups.contains(i)).collect()
+    };
+    let n_train = data.train.len();
+    let steps_per_epoch = n_train / cfg.batch_size + usize::from(n_train % cfg.batch_size >= 2);
+    eprintln!(
+        "model {:?}: {} parameters, {:.1} M MAC; {} train / {} val images; class weights {:?}",
+        cfg.model,
+        model.num_params(),
+        cfg.model.macs() as f64 / 1e6,
+        n_train,
+        data.val.len(),
+        weights
+    );
+
+    let mut epochs_this_run = 0;
+    while !state.finished() && opts.stop_after.is_none_or(|n| epochs_this_run < n) {
+        let epoch = state.epoch + 1;
+        let t0 = Instant::now();
+        ad.seed(mix_seed(cfg.seed, epoch as u64));
+        let mut order: Vec<usize> = (0..n_train).collect();
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(mix_seed(cfg.seed, 0x5000 + epoch as u64)));
+        let batches: Vec<Vec<usize>> = order
+            .chunks(cfg.batch_size)
+            .filter(|b| b.len() >= 2)
+            .map(<[usize]>::to_vec)
+            .collect();
+
+        let pb = if opts.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(batches.len() as u64)
+        };
+        pb.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        pb.set_prefix(format!("{epoch}/{}", cfg.epochs));
+
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+        let mut lr = 0.0;
+        let train_start = Instant::now();
+        let result: Result<(), TrainError> = std::thread::scope(|scope| {
+            let (tx, rx) = sync_channel::<Batch>(3);
+            let producer_batches = &batches;
+            let producer_cfg = &cfg;
+            scope.spawn(move || {
+                for idx in producer_batches {
+                    if tx.send(make_batch(&data.train, idx, producer_cfg, epoch)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (b, batch) in rx.iter().enumerate() {
+                let n = batch.labels.len();
+                let step = (epoch - 1) * steps_per_epoch + b;
+                lr = cfg.lr_at(step, steps_per_epoch, state.lr_scale);
+                let x = input_tensor(batch.pixels, n, &ad);
+                let eps = cfg.label_smoothing;
+                let mut target = vec![eps / NUM_CLASSES as f32; n * NUM_CLASSES];
+                let wsum: f32 = batch.labels.iter().map(|&l| weights[usize::from(l)]).sum();
+                let mut sample_w = Vec::with_capacity(n);
+                for (i, &l) in batch.labels.iter().enumerate() {
+                    target[i * NUM_CLASSES + usize::from(l)] += 1.0 - eps;
+                    sample_w.push(weights[usize::from(l)] / wsum.max(1e-12));
+                }
+                let target = Tensor::<2>::from_data(TensorData::new(target, [n, NUM_CLASSES]), &ad);
+                let sample_w = Tensor::<1>::from_data(TensorData::new(sample_w, [n]), &ad);
+                let logits = model.forward(x);
+                let per_sample = (log_softmax(logits.clone(), 1) * target)
+                    .sum_dim(1)
+                    .reshape([n])
+                    .neg();
+                let loss = (per_sample * sample_w).sum();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(lr, model, grads);
+
+                let loss_v: f32 = loss.into_scalar();
+                let host_logits = logits
+                    .into_data()
+                    .to_vec::<f32>()
+                    .map_err(|e| TrainError::Tensor(format!("{e:?}")))?;
+                let preds = argmax_rows(&host_logits);
+                correct += preds
+                    .iter()
+                    .zip(&batch.labels)
+                    .filter(|(p, l)| **p == usize::from(**l))
+                    .count();
+                loss_sum += f64::from(loss_v) * n as f64;
+                seen += n;
+                let rate = seen as f64 / train_start.elapsed().as_secs_f64().max(1e-9);
+                let msg = format!(
+                    "loss {:.4} acc {:.3} lr {:.2e} {:.0} samples/s",
+                    loss_sum / seen as f64,
+                    correct as f64 / seen as f64,
+                    lr,
+                    rate
+                );
+                pb.set_message(msg.clone());
+                pb.inc(1);
+                let tenth = (batches.len() / 10).max(1);
+                if pb.is_hidden() && !opts.quiet && (b + 1) % tenth == 0 {
+                    eprintln!("epoch {epoch}/{} batch {}/{}: {msg}", cfg.epochs, b + 1, batches.len());
+                }
+            }
+            Ok(())
+        });
+        result?;
+        pb.finish_and_clear();
+        let train_secs = train_start.elapsed().as_secs_f64();
+
+        let eval = evaluate(&model, &data.val, &device)?;
+        let dedup_correct = dedup_keep
+            .iter()
+            .filter(|&&i| eval.predictions[i] == usize::from(data.val.labels[i]))
+            .count();
+        let m = EpochMetrics {
+            epoch,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: correct as f64 / seen.max(1) as f64,
+            val_loss: eval.loss,
+            val_acc: eval.acc,
+            val_acc_dedup: dedup_correct as f64 / dedup_keep.len().max(1) as f64,
+            val_class_acc: eval.class_acc,
+            seconds: t0.elapsed().as_secs_f64(),
+            samples_per_sec: seen as f64 / train_secs.max(1e-9),
+        };
+
+        state.epoch = epoch;
+        let improved = m.val_acc > state.best_val_acc;
+        if improved {
+            state.best_val_acc = m.val_acc;
+            state.best_epoch = epoch;
+            state.plateau_wait = 0;
+        } else {
+            state.plateau_wait += 1;
+            if cfg.schedule == Schedule::Plateau && state.plateau_wait >= cfg.plateau_patience {
+                state.lr_scale *= cfg.plateau_factor;
+                state.plateau_wait = 0;
+            }
+        }
+        if epoch - state.best_epoch >= cfg.patience {
+            state.stopped_early = true;
+        }
+        state.history.push(m.clone());
+        log_line(
+            &pb,
+            &format!(
+                "epoch {epoch}/{}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} (dedup {:.4}) | lr {:.2e} | {:.0} s, {:.0} samples/s{}{}",
+                cfg.epochs,
+                m.train_loss,
+                m.train_acc,
+                m.val_loss,
+                m.val_acc,
+                m.val_acc_dedup,
+                m.lr,
+                m.seconds,
+                m.samples_per_sec,
+                if improved { " | new best" } else { "" },
+                if state.stopped_early { " | early stop" } else { "" },
+            ),
+        );
+
+        if improved {
+            checkpoint::save_checkpoint(&out.join(BEST_DIR), &model, None, &state)?;
+        }
+        checkpoint::save_checkpoint(&last_dir, &model, Some(&optim), &state)?;
+        write_outputs(out, &state.history)?;
+        epochs_this_run += 1;
+    }
+    Ok(state)
+}
+
+fn write_outputs(out: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
+    metrics::write_metrics(out, history).map_err(|source| TrainError::Output {
+        path: out.join("metrics.csv").display().to_string(),
+        source,
+    })?;
+    if let Err(e) = metrics::plot_curves(&out.join("curves.png"), history) {
+        eprintln!("warning: could not draw {}: {e}", out.join("curves.png").display());
+    }
+    Ok(())
+}
