@@ -50,6 +50,7 @@ pub struct FacePreprocessing {
     pub margin: f32,
     /// Pixel normalisation: `(p / 255 - mean) / std`.
     pub mean: f32,
+    /// Divisor of the normalisation (see `mean`); must be `> 0`.
     pub std: f32,
 }
 

@@ -138,7 +138,9 @@ mod tests {
 
     #[test]
     fn no_augmentation_is_identity() {
-        let src: Vec<f32> = (0..FACE_SIZE * FACE_SIZE).map(|i| i as f32 * 0.01).collect();
+        let src: Vec<f32> = (0..FACE_SIZE * FACE_SIZE)
+            .map(|i| i as f32 * 0.01)
+            .collect();
         let mut dst = vec![0.0; src.len()];
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         augment(&src, &mut dst, &AugmentConfig::none(), &mut rng);
@@ -147,20 +149,29 @@ mod tests {
 
     #[test]
     fn flip_mirrors_rows() {
-        let src: Vec<f32> = (0..FACE_SIZE * FACE_SIZE).map(|i| (i % FACE_SIZE) as f32).collect();
+        let src: Vec<f32> = (0..FACE_SIZE * FACE_SIZE)
+            .map(|i| (i % FACE_SIZE) as f32)
+            .collect();
         let mut dst = vec![0.0; src.len()];
         let cfg = AugmentConfig {
             flip_prob: 1.0,
             ..AugmentConfig::none()
         };
-        augment(&src, &mut dst, &cfg, &mut rand::rngs::StdRng::seed_from_u64(1));
+        augment(
+            &src,
+            &mut dst,
+            &cfg,
+            &mut rand::rngs::StdRng::seed_from_u64(1),
+        );
         assert_eq!(dst[0], (FACE_SIZE - 1) as f32);
         assert_eq!(dst[FACE_SIZE - 1], 0.0);
     }
 
     #[test]
     fn default_augmentation_stays_finite_and_changes_image() {
-        let src: Vec<f32> = (0..FACE_SIZE * FACE_SIZE).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let src: Vec<f32> = (0..FACE_SIZE * FACE_SIZE)
+            .map(|i| ((i * 7) % 13) as f32 - 6.0)
+            .collect();
         let mut dst = vec![0.0; src.len()];
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         augment(&src, &mut dst, &AugmentConfig::default(), &mut rng);

@@ -8,9 +8,13 @@ use emoedge_shared::format::{
     self, Activation, Bias, Conv2d, Dense, Graph, Header, ModelFile, ModelKind, Op, Pool2d,
     Preprocessing,
 };
+use emoedge_shared::quantize::{self, QuantizeError, QuantizeOptions};
+use emoedge_shared::runtime::Model;
 use emoedge_shared::Emotion;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
-use crate::data::{face_preprocessing, FACE_SIZE};
+use crate::data::{face_preprocessing, FaceSet, FACE_SIZE};
 use crate::model::{ConvBn, FaceNet};
 
 /// Errors of the export.
@@ -22,12 +26,21 @@ pub enum ExportError {
     /// The produced model does not validate.
     #[error("the exported model is invalid: {0}")]
     Format(#[from] format::FormatError),
+    /// Calibration or quantisation failed.
+    #[error("int8 quantisation failed: {0}")]
+    Quantize(QuantizeError),
+    /// The shared runtime refused the model.
+    #[error("the runtime cannot run the exported model: {0}")]
+    Runtime(String),
+    /// Writing the file failed.
+    #[error("cannot write {0}: {1}")]
+    Io(String, std::io::Error),
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ExportError> {
     t.into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .map_err(|e| ExportError::Tensor(format!("{e:?}")))
 }
 
@@ -49,7 +62,9 @@ pub fn fold_conv_bn(cb: &ConvBn) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>), Expor
     let mut bias = Vec::with_capacity(dims[0]);
     for o in 0..dims[0] {
         let s = gamma[o] / (var[o] + cb.bn.epsilon as f32).sqrt();
-        w[o * per_out..(o + 1) * per_out].iter_mut().for_each(|v| *v *= s);
+        w[o * per_out..(o + 1) * per_out]
+            .iter_mut()
+            .for_each(|v| *v *= s);
         bias.push(beta[o] + (conv_bias[o] - mean[o]) * s);
     }
     Ok((dims.iter().map(|&d| d as u32).collect(), w, bias))
@@ -89,7 +104,11 @@ pub fn face_graph(model: &FaceNet) -> Result<Graph, ExportError> {
                 dilation: [1, 1],
                 padding: [1, 1, 1, 1],
                 groups: 1,
-                activation: if skip { Activation::None } else { Activation::Relu },
+                activation: if skip {
+                    Activation::None
+                } else {
+                    Activation::Relu
+                },
                 input_quant: None,
             });
             let name = format!("stage{}.conv{}", s + 1, i + 1);
@@ -143,4 +162,214 @@ pub fn face_model_file(
     };
     file.validate()?;
     Ok(file)
+}
+
+/// Accuracy of a model file on a labelled set through the shared tract
+/// runtime (the exact inference path of the device), with the predictions.
+pub fn runtime_accuracy(file: &ModelFile, set: &FaceSet) -> Result<(f64, Vec<usize>), ExportError> {
+    let model = Model::from_model(file).map_err(|e| ExportError::Runtime(e.to_string()))?;
+    let mut preds = Vec::with_capacity(set.len());
+    let mut correct = 0usize;
+    for i in 0..set.len() {
+        let logits = model
+            .run(set.image(i))
+            .map_err(|e| ExportError::Runtime(e.to_string()))?;
+        let p = argmax(&logits);
+        correct += usize::from(p == usize::from(set.labels[i]));
+        preds.push(p);
+    }
+    Ok((correct as f64 / set.len().max(1) as f64, preds))
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |b, (i, &x)| if x > b.1 { (i, x) } else { b },
+        )
+        .0
+}
+
+/// `count` images of `set` spread over the set (a fixed stride through a
+/// seeded shuffle), for calibration.
+pub fn calibration_images(set: &FaceSet, count: usize, seed: u64) -> Vec<&[f32]> {
+    let mut idx: Vec<usize> = (0..set.len()).collect();
+    idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+    idx.truncate(count);
+    idx.into_iter().map(|i| set.image(i)).collect()
+}
+
+/// Result of [`export_face`].
+#[derive(Clone, Debug)]
+pub struct ExportReport {
+    /// The f32 model.
+    pub f32_model: ModelFile,
+    /// The int8 model (when calibration images were given).
+    pub int8_model: Option<ModelFile>,
+    /// Validation accuracy of the f32 model through the runtime.
+    pub f32_val_acc: Option<f64>,
+    /// Validation accuracy of the int8 model through the runtime.
+    pub int8_val_acc: Option<f64>,
+    /// Fraction of validation images where int8 and f32 predict the same class.
+    pub agreement: Option<f64>,
+}
+
+/// Exports `model` to f32, then (when `calib` is non-empty) calibrates on
+/// those images and quantises to int8 with the shared quantiser, and
+/// measures both on `val` through the shared runtime. The measured
+/// accuracies are added to the metadata of the files.
+pub fn export_face(
+    model: &FaceNet,
+    name: &str,
+    metadata: Vec<(String, String)>,
+    calib: &[&[f32]],
+    val: Option<&FaceSet>,
+) -> Result<ExportReport, ExportError> {
+    let mut f32_model = face_model_file(model, name, metadata)?;
+    let f32_val = match val {
+        Some(v) => Some(runtime_accuracy(&f32_model, v)?),
+        None => None,
+    };
+    let mut report = ExportReport {
+        f32_model: f32_model.clone(),
+        int8_model: None,
+        f32_val_acc: f32_val.as_ref().map(|r| r.0),
+        int8_val_acc: None,
+        agreement: None,
+    };
+    if let Some((acc, _)) = &f32_val {
+        f32_model
+            .header
+            .metadata
+            .push(("val_acc_f32".into(), format!("{acc:.4}")));
+    }
+    if !calib.is_empty() {
+        let calibration = quantize::calibrate(&f32_model, calib.iter().copied())
+            .map_err(ExportError::Quantize)?;
+        let mut int8 = quantize::quantize(&f32_model, &calibration, &QuantizeOptions::default())
+            .map_err(ExportError::Quantize)?;
+        int8.header
+            .metadata
+            .push(("calibration_images".into(), calib.len().to_string()));
+        if let (Some(v), Some((_, f32_preds))) = (val, &f32_val) {
+            let (acc, preds) = runtime_accuracy(&int8, v)?;
+            let same = preds.iter().zip(f32_preds).filter(|(a, b)| a == b).count();
+            report.int8_val_acc = Some(acc);
+            report.agreement = Some(same as f64 / preds.len().max(1) as f64);
+            int8.header
+                .metadata
+                .push(("val_acc_int8".into(), format!("{acc:.4}")));
+        }
+        int8.validate()?;
+        report.int8_model = Some(int8);
+    }
+    report.f32_model = f32_model;
+    Ok(report)
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn utc_date() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // Civil-from-days (H. Hinnant).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Writes a model file (encoded and validated) to `path`, creating parent
+/// directories.
+pub fn write_model(path: &std::path::Path, file: &ModelFile) -> Result<(), ExportError> {
+    let bytes = format::encode(file)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ExportError::Io(path.display().to_string(), e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| ExportError::Io(path.display().to_string(), e))
+}
+
+/// Paths written by [`export_checkpoint`].
+#[derive(Clone, Debug)]
+pub struct ExportedFiles {
+    /// The device model: int8 (or f32 when no calibration data was given).
+    pub model: std::path::PathBuf,
+    /// The f32 model, when an int8 one was written to `model`.
+    pub f32_model: Option<std::path::PathBuf>,
+    /// Accuracies and models.
+    pub report: ExportReport,
+}
+
+/// Exports the model of checkpoint directory `ckpt` to `out`. With `data`,
+/// `calib_images` training images calibrate an int8 model written to `out`
+/// (the f32 model goes next to it as `<stem>.f32.emo`) and both are checked
+/// on the validation set through the runtime; without, `out` is f32.
+pub fn export_checkpoint(
+    ckpt: &std::path::Path,
+    data: Option<&crate::data::FaceData>,
+    calib_images: usize,
+    out: &std::path::Path,
+) -> Result<ExportedFiles, crate::train::TrainError> {
+    use crate::train::{checkpoint, compute_device, TrainError};
+    let dir = checkpoint::checkpoint_dir(ckpt);
+    let state = checkpoint::load_state(&dir)?;
+    let model = checkpoint::load_model(&dir, &state, &compute_device())?;
+    let cfg = &state.config;
+    let best = state.history.iter().find(|m| m.epoch == state.best_epoch);
+    let mut meta: Vec<(String, String)> = vec![
+        ("date".into(), utc_date()),
+        ("trainer".into(), format!("emoedge-trainer {}", env!("CARGO_PKG_VERSION"))),
+        ("architecture".into(), format!("{:?}", cfg.model)),
+        ("params".into(), model.num_params().to_string()),
+        ("macs".into(), cfg.model.macs().to_string()),
+        ("epochs".into(), state.epoch.to_string()),
+        ("best_epoch".into(), state.best_epoch.to_string()),
+        ("seed".into(), cfg.seed.to_string()),
+        ("data".into(), state.data.clone()),
+        (
+            "data_license".into(),
+            "FER-2013 (Goodfellow et al. 2013, arXiv:1307.0414): research/non-commercial use; images not redistributed".into(),
+        ),
+    ];
+    if let Some(m) = best {
+        meta.push(("val_acc".into(), format!("{:.4}", m.val_acc)));
+        meta.push(("val_acc_dedup".into(), format!("{:.4}", m.val_acc_dedup)));
+    }
+    let calib = data
+        .map(|d| calibration_images(&d.train, calib_images, cfg.seed))
+        .unwrap_or_default();
+    let report = export_face(&model, "face-cnn", meta, &calib, data.map(|d| &d.val))
+        .map_err(|e| TrainError::Export(e.to_string()))?;
+    let write = |p: &std::path::Path, f: &ModelFile| {
+        write_model(p, f).map_err(|e| TrainError::Export(e.to_string()))
+    };
+    let files = match &report.int8_model {
+        Some(int8) => {
+            let f32_path = out.with_extension("f32.emo");
+            write(&f32_path, &report.f32_model)?;
+            write(out, int8)?;
+            ExportedFiles {
+                model: out.to_path_buf(),
+                f32_model: Some(f32_path),
+                report,
+            }
+        }
+        None => {
+            write(out, &report.f32_model)?;
+            ExportedFiles {
+                model: out.to_path_buf(),
+                f32_model: None,
+                report,
+            }
+        }
+    };
+    Ok(files)
 }

@@ -7,11 +7,16 @@ use clap::{Args, Parser, Subcommand};
 
 use emoedge_trainer::bench::bench_train;
 use emoedge_trainer::data::load_face_data;
+use emoedge_trainer::export::{export_checkpoint, ExportedFiles};
 use emoedge_trainer::model::FaceNetConfig;
 use emoedge_trainer::train::{self, OptimizerKind, Schedule, TrainConfig, TrainOptions};
 
 #[derive(Parser)]
-#[command(name = "emoedge-train", version, about = "Train and export emoedge models")]
+#[command(
+    name = "emoedge-train",
+    version,
+    about = "Train and export emoedge models"
+)]
 struct Cli {
     #[command(subcommand)]
     model: ModelCmd,
@@ -28,8 +33,32 @@ enum ModelCmd {
 enum FaceCmd {
     /// Train (or resume) the face model.
     Train(TrainArgs),
+    /// Export a checkpoint to an emoedge model file (int8 when data is available).
+    Export(ExportArgs),
     /// Measure training and inference throughput of architectures.
     BenchTrain(BenchArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Checkpoint directory (e.g. runs/face/best) or its state.json.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Output model file; with data, int8 here and f32 as <stem>.f32.emo.
+    #[arg(short, long, default_value = "models/face.emo")]
+    output: PathBuf,
+    /// Training data for calibration and validation (default: the run's --data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Validation tree (default: the run's --val).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Calibration images drawn from the training split.
+    #[arg(long, default_value_t = 1000)]
+    calib_images: usize,
+    /// Write the f32 model only (no data needed).
+    #[arg(long)]
+    f32_only: bool,
 }
 
 #[derive(Args)]
@@ -88,6 +117,9 @@ struct TrainArgs {
     /// No progress bars or per-batch log lines.
     #[arg(long)]
     quiet: bool,
+    /// Calibration images for the int8 export at the end of training.
+    #[arg(long, default_value_t = 1000)]
+    calib_images: usize,
 }
 
 #[derive(Args)]
@@ -188,6 +220,8 @@ fn face_train(a: TrainArgs) -> Result<()> {
         resume: a.resume.clone(),
         stop_after: a.stop_after,
         quiet: a.quiet,
+        data_dir: Some(a.data.clone()),
+        val_dir: a.val.clone(),
     };
     let state = train::train(&data, cfg, &opts)?;
     eprintln!(
@@ -195,9 +229,65 @@ fn face_train(a: TrainArgs) -> Result<()> {
         state.epoch,
         state.best_val_acc,
         state.best_epoch,
-        if state.stopped_early { " (early stop)" } else { "" },
+        if state.stopped_early {
+            " (early stop)"
+        } else {
+            ""
+        },
         a.out.join(train::BEST_DIR).display()
     );
+    if state.finished() && state.best_epoch > 0 {
+        let files = export_checkpoint(
+            &a.out.join(train::BEST_DIR),
+            Some(&data),
+            a.calib_images,
+            &a.out.join("face.emo"),
+        )?;
+        print_export(&files);
+    }
+    Ok(())
+}
+
+fn print_export(files: &ExportedFiles) {
+    let r = &files.report;
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |a| format!("{:.2} %", a * 100.0));
+    eprintln!(
+        "exported {} ({}{}): val acc f32 {} / int8 {} (int8 agrees with f32 on {})",
+        files.model.display(),
+        if r.int8_model.is_some() {
+            "int8"
+        } else {
+            "f32"
+        },
+        files
+            .f32_model
+            .as_ref()
+            .map_or(String::new(), |p| format!(", f32 in {}", p.display())),
+        pct(r.f32_val_acc),
+        pct(r.int8_val_acc),
+        pct(r.agreement),
+    );
+}
+
+fn face_export(a: ExportArgs) -> Result<()> {
+    let dir = train::checkpoint::checkpoint_dir(&a.checkpoint);
+    let state = train::checkpoint::load_state(&dir)?;
+    let data = if a.f32_only {
+        None
+    } else {
+        let data_dir = a.data.clone().or(state.data_dir.clone()).context(
+            "the checkpoint does not record its data directory: pass --data DIR for calibration, or --f32-only",
+        )?;
+        let val = a.val.clone().or(state.val_dir.clone());
+        Some(load_face_data(
+            &data_dir,
+            val.as_deref(),
+            state.config.seed,
+            0.1,
+        )?)
+    };
+    let files = export_checkpoint(&dir, data.as_ref(), a.calib_images, &a.output)?;
+    print_export(&files);
     Ok(())
 }
 
@@ -225,6 +315,7 @@ fn face_bench(a: BenchArgs) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().model {
         ModelCmd::Face(FaceCmd::Train(a)) => face_train(a),
+        ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
     }
 }

@@ -6,8 +6,8 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::nn::PaddingConfig2d;
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,10 @@ impl FaceNetConfig {
             return Err("convs_per_stage must be at least 1".into());
         }
         if FACE_SIZE >> (self.widths.len() - 1) == 0 {
-            return Err(format!("{} stages pool a 48x48 input to nothing", self.widths.len()));
+            return Err(format!(
+                "{} stages pool a 48x48 input to nothing",
+                self.widths.len()
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err("dropout must be in 0..1".into());
@@ -117,7 +120,10 @@ impl FaceNetConfig {
             c_in = w;
         }
         let (hidden, feat) = if self.hidden > 0 {
-            (Some(LinearConfig::new(c_in, self.hidden).init(device)), self.hidden)
+            (
+                Some(LinearConfig::new(c_in, self.hidden).init(device)),
+                self.hidden,
+            )
         } else {
             (None, c_in)
         };

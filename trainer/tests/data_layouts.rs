@@ -23,12 +23,19 @@ fn write_tree(dir: &Path, names: &[&str], n: usize, seed: u64) {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).expect("mkdir");
         for i in 0..n {
-            write_png(&d.join(format!("img{i}.png")), &common::pattern(class, &mut rng), 48, 48);
+            write_png(
+                &d.join(format!("img{i}.png")),
+                &common::pattern(class, &mut rng),
+                48,
+                48,
+            );
         }
     }
 }
 
-const CANONICAL: [&str; 7] = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
+const CANONICAL: [&str; 7] = [
+    "angry", "disgust", "fear", "happy", "neutral", "sad", "surprise",
+];
 
 #[test]
 fn kaggle_layout_with_synonyms_and_bad_files() {
@@ -37,7 +44,15 @@ fn kaggle_layout_with_synonyms_and_bad_files() {
     // Synonyms and odd case in the training tree, canonical names in test/.
     write_tree(
         &root.join("train"),
-        &["Anger", "DISGUSTED", "fearful", "happiness", "Neutral", "sadness", "surprised"],
+        &[
+            "Anger",
+            "DISGUSTED",
+            "fearful",
+            "happiness",
+            "Neutral",
+            "sadness",
+            "surprised",
+        ],
         4,
         1,
     );
@@ -62,7 +77,10 @@ fn kaggle_layout_with_synonyms_and_bad_files() {
     assert_eq!(data.skipped.len(), 2);
     let warning = data.skipped_warning().expect("a warning");
     assert!(warning.contains("skipped 2"), "{warning}");
-    assert!(warning.contains("broken.jpg") && warning.contains("black.png"), "{warning}");
+    assert!(
+        warning.contains("broken.jpg") && warning.contains("black.png"),
+        "{warning}"
+    );
     assert!(warning.contains("blank"), "{warning}");
     // Normalisation: (p/255 - 0.5) / 0.25 keeps values in [-2, 2].
     assert!(data.train.pixels.iter().all(|v| (-2.0..=2.0).contains(v)));
@@ -88,11 +106,19 @@ fn explicit_val_dir_and_duplicates() {
     let dir = tempfile::tempdir().expect("temp dir");
     write_tree(&dir.path().join("all"), &CANONICAL, 3, 4);
     write_tree(&dir.path().join("other"), &CANONICAL, 1, 4); // same seed: duplicates
-    let data = load_face_data(&dir.path().join("all"), Some(&dir.path().join("other")), 1, 0.1)
-        .expect("loads");
+    let data = load_face_data(
+        &dir.path().join("all"),
+        Some(&dir.path().join("other")),
+        1,
+        0.1,
+    )
+    .expect("loads");
     assert_eq!(data.val.len(), 7);
     assert_eq!(data.train.len(), 21);
-    assert!(!data.val_duplicates.is_empty(), "identical images are found");
+    assert!(
+        !data.val_duplicates.is_empty(),
+        "identical images are found"
+    );
 }
 
 fn csv_row(emotion: usize, pixels: &[u8], usage: &str) -> String {
@@ -133,7 +159,10 @@ fn fer_csv_remaps_labels_and_splits_by_usage() {
 fn bad_inputs_are_errors_not_panics() {
     let dir = tempfile::tempdir().expect("temp dir");
     assert!(load_face_data(&dir.path().join("missing"), None, 1, 0.1).is_err());
-    assert!(load_face_data(dir.path(), None, 1, 0.1).is_err(), "empty dir");
+    assert!(
+        load_face_data(dir.path(), None, 1, 0.1).is_err(),
+        "empty dir"
+    );
     assert!(parse_fer_csv("", "x.csv").is_err());
     assert!(parse_fer_csv("a,b\n1,2\n", "x.csv").is_err());
     assert!(parse_fer_csv("emotion,pixels\n9,1 2 3 4\n", "x.csv").is_err());

@@ -20,7 +20,11 @@ pub const DC_CUTOFF_HZ: f32 = 12.7;
 /// Pole radius `r` of the DC blocker for a sample rate:
 /// `exp(-2π · DC_CUTOFF_HZ / sample_rate)` (0.995 at 16 kHz).
 pub fn dc_blocker_pole(sample_rate: u32) -> f32 {
-    let sr = if sample_rate == 0 { 1.0 } else { sample_rate as f32 };
+    let sr = if sample_rate == 0 {
+        1.0
+    } else {
+        sample_rate as f32
+    };
     libm::expf(-2.0 * core::f32::consts::PI * DC_CUTOFF_HZ / sr)
 }
 

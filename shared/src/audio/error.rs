@@ -16,7 +16,11 @@ pub enum AudioConfigError {
     WindowLongerThanFft { win_length: u16, n_fft: u16 },
     /// `f_min`/`f_max` are not finite, not increasing, or `f_max` is above
     /// the Nyquist frequency.
-    FrequencyRange { f_min: f32, f_max: f32, nyquist: f32 },
+    FrequencyRange {
+        f_min: f32,
+        f_max: f32,
+        nyquist: f32,
+    },
     /// Pre-emphasis coefficient outside `[0, 1)`.
     PreEmphasis { value: f32 },
     /// Log floor not finite and positive.

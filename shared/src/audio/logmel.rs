@@ -71,6 +71,17 @@ fn power_spectrum(size: FftSize, buf: &mut [f32], power: &mut [f32]) {
     }
 }
 
+/// Non-finite samples would poison the filters' state forever: take them
+/// as 0.
+#[inline]
+fn sanitize(x: f32) -> f32 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
 /// Number of frames `n_samples` samples give:
 /// `floor((n_samples - win_length) / hop_length) + 1`, or 0 when
 /// `n_samples < win_length` (or the configuration has a zero length).
@@ -203,27 +214,34 @@ impl LogMel {
     /// [`process`](Self::process) to handle any length in one call.
     #[must_use = "samples beyond the free capacity are not accepted"]
     pub fn push(&mut self, samples: &[f32]) -> usize {
-        let cap = self.ring.len();
-        let mut accepted = 0;
-        for &x in samples {
-            if self.skip == 0 && self.len == cap {
-                break;
-            }
-            let x = if x.is_finite() { x } else { 0.0 };
-            let y = self.filter.process(x);
-            accepted += 1;
-            if self.skip > 0 {
-                self.skip -= 1;
-                continue;
-            }
-            let mut tail = self.head + self.len;
-            if tail >= cap {
-                tail -= cap;
-            }
-            self.ring[tail] = y;
-            self.len += 1;
+        let mut rest = samples;
+        // Samples between frames when the hop exceeds the window: filtered
+        // (to keep the filter state continuous) and dropped.
+        let n_skip = self.skip.min(rest.len());
+        for &x in &rest[..n_skip] {
+            self.filter.process(sanitize(x));
         }
-        accepted
+        self.skip -= n_skip;
+        rest = &rest[n_skip..];
+
+        let cap = self.ring.len();
+        let n_store = rest.len().min(cap - self.len);
+        let mut tail = self.head + self.len;
+        if tail >= cap {
+            tail -= cap;
+        }
+        // At most two contiguous runs: up to the end of the ring, then
+        // from its start.
+        let first = n_store.min(cap - tail);
+        let (a, b) = rest[..n_store].split_at(first);
+        for (dst, &x) in self.ring[tail..tail + first].iter_mut().zip(a) {
+            *dst = self.filter.process(sanitize(x));
+        }
+        for (dst, &x) in self.ring[..b.len()].iter_mut().zip(b) {
+            *dst = self.filter.process(sanitize(x));
+        }
+        self.len += n_store;
+        n_skip + n_store
     }
 
     /// Writes the next frame (`n_mels` log-mel values) into
@@ -309,7 +327,9 @@ mod tests {
     #[test]
     fn nyquist_bin_is_unpacked_from_dc_imaginary_part() {
         // x[n] = (-1)^n has all its energy in the Nyquist bin.
-        let mut buf: Vec<f32> = (0..512).map(|n| if n % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let mut buf: Vec<f32> = (0..512)
+            .map(|n| if n % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let mut power = vec![0.0f32; 257];
         power_spectrum(FftSize::N512, &mut buf, &mut power);
         assert!((power[256] - 512.0 * 512.0).abs() < 1.0, "{}", power[256]);
@@ -330,7 +350,9 @@ mod tests {
     fn all_supported_sizes_match_parseval() {
         for n in [256usize, 512, 1024] {
             let size = FftSize::from_n(n as u16).unwrap();
-            let x: Vec<f32> = (0..n).map(|i| libm::sinf(i as f32 * 0.37) * 0.3 + 0.1).collect();
+            let x: Vec<f32> = (0..n)
+                .map(|i| libm::sinf(i as f32 * 0.37) * 0.3 + 0.1)
+                .collect();
             let energy: f32 = x.iter().map(|v| v * v).sum();
             let mut buf = x.clone();
             let mut power = vec![0.0f32; n / 2 + 1];
@@ -347,7 +369,9 @@ mod tests {
         // A capacity that forces wrap-around at odd offsets must give the
         // same frames as a large buffer.
         let cfg = LogMelConfig::default();
-        let x: Vec<f32> = (0..8000).map(|i| libm::sinf(i as f32 * 0.05) * 0.5).collect();
+        let x: Vec<f32> = (0..8000)
+            .map(|i| libm::sinf(i as f32 * 0.05) * 0.5)
+            .collect();
         let reference = logmel_frames(&cfg, &x).unwrap();
         let mut lm = LogMel::with_capacity(cfg, 437).unwrap();
         let mut got = Vec::new();
@@ -404,7 +428,9 @@ mod tests {
     #[test]
     fn non_finite_samples_do_not_poison_state() {
         let cfg = LogMelConfig::default();
-        let mut x: Vec<f32> = (0..4000).map(|i| libm::sinf(i as f32 * 0.2) * 0.3).collect();
+        let mut x: Vec<f32> = (0..4000)
+            .map(|i| libm::sinf(i as f32 * 0.2) * 0.3)
+            .collect();
         x[10] = f32::NAN;
         x[20] = f32::INFINITY;
         let frames = logmel_frames(&cfg, &x).unwrap();

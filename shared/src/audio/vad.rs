@@ -3,7 +3,7 @@
 //! The detector is fed the same log-mel frames as the voice model (one
 //! [`LogMel`](super::LogMel) serves both), one frame per call. Per frame it
 //! recovers the mel powers `P[m] = exp(l[m]) - log_floor` and forms two
-//! energies, smoothed over frames with a one-pole average:
+//! energies:
 //!
 //! - `E_sb`: power of the bands whose centre lies in the 300-3400 Hz speech
 //!   band ([`SPEECH_BAND_HZ`]);
@@ -12,9 +12,11 @@
 //! Levels are in dB relative to a full-scale mean square (a full-scale sine
 //! reads about -3 dB; the pre-emphasised signal is measured). Each level
 //! has an adaptive noise floor found by *minimum statistics*: the minimum
-//! of the level over the last `floor_blocks` blocks of `floor_block_frames`
-//! frames (about 1.3 s by default), so the floor follows stationary noise
-//! up within that time and drops at once when the level drops.
+//! of the level, smoothed over frames by a one-pole average, over the last
+//! `floor_blocks` blocks of `floor_block_frames` frames (about 1.3 s by
+//! default), so the floor follows stationary noise up within that time and
+//! drops at once when the level drops. The cues below compare the frame's
+//! own (unsmoothed) levels with the floors.
 //!
 //! A frame is *raw speech* when all of these hold:
 //!
@@ -68,8 +70,8 @@ pub struct VadConfig {
     pub floor_block_frames: u16,
     /// Noise floor blocks, 1..=[`MAX_FLOOR_BLOCKS`].
     pub floor_blocks: u8,
-    /// Weight of the previous value in the one-pole energy smoothing, in
-    /// `[0, 1)` (0 = no smoothing).
+    /// Weight of the previous value in the one-pole smoothing of the levels
+    /// fed to the noise floor trackers, in `[0, 1)` (0 = no smoothing).
     pub smoothing: f32,
     /// Frames [`trim`] keeps on each side of the detected speech.
     pub trim_pad_frames: u16,
@@ -341,24 +343,26 @@ impl Vad {
     pub fn process(&mut self, frame: &[f32]) -> VadFrame {
         let (sb, tot) = self.band_powers(frame).unwrap_or((0.0, 0.0));
         self.smooth(sb, tot);
-        let level_sb = power_db(self.e_sb, self.scale);
-        let level_tot = power_db(self.e_tot, self.scale);
+        let smooth_sb = power_db(self.e_sb, self.scale);
+        let smooth_tot = power_db(self.e_tot, self.scale);
         if !self.started {
             self.started = true;
             if self.floor_sb.floor().is_infinite() {
-                self.floor_sb.seed(level_sb);
-                self.floor_tot.seed(level_tot);
+                self.floor_sb.seed(smooth_sb);
+                self.floor_tot.seed(smooth_tot);
             }
         }
-        self.floor_sb.update(level_sb);
-        self.floor_tot.update(level_tot);
+        self.floor_sb.update(smooth_sb);
+        self.floor_tot.update(smooth_tot);
         let n_sb = self.floor_sb.floor();
         let n_tot = self.floor_tot.floor();
 
+        // The decision uses this frame's own (unsmoothed) levels.
+        let level_sb = power_db(sb, self.scale);
         let snr_db = level_sb - n_sb;
         let lin = |db: f32| libm::powf(10.0, db / 10.0) * self.scale;
-        let excess_sb = (self.e_sb - lin(n_sb)).max(0.0);
-        let excess_tot = (self.e_tot - lin(n_tot)).max(0.0);
+        let excess_sb = (sb - lin(n_sb)).max(0.0);
+        let excess_tot = (tot - lin(n_tot)).max(0.0);
         let speech_share = if excess_tot > 0.0 {
             (excess_sb / excess_tot).min(1.0)
         } else {
@@ -393,7 +397,10 @@ impl Vad {
     /// Runs the detector over `frames` (row-major log-mel frames) and
     /// returns the decision per frame.
     pub fn process_frames(&mut self, frames: &[f32]) -> Vec<VadFrame> {
-        frames.chunks(self.n_mels).map(|f| self.process(f)).collect()
+        frames
+            .chunks(self.n_mels)
+            .map(|f| self.process(f))
+            .collect()
     }
 }
 
@@ -463,7 +470,10 @@ mod tests {
             },
         ];
         for c in bad {
-            assert!(matches!(c.validate(), Err(AudioConfigError::Vad { .. })), "{c:?}");
+            assert!(
+                matches!(c.validate(), Err(AudioConfigError::Vad { .. })),
+                "{c:?}"
+            );
         }
         let low = LogMelConfig {
             f_min: 0.0,

@@ -89,7 +89,7 @@ pub fn clip_windows(pre: &VoicePreprocessing, frames_total: usize) -> impl Itera
         (1, None)
     } else {
         let span = frames_total - win;
-        (span / hop + 1, (span % hop != 0).then_some(span))
+        (span / hop + 1, (!span.is_multiple_of(hop)).then_some(span))
     };
     (0..regular).map(move |i| i * hop).chain(tail)
 }
@@ -109,7 +109,7 @@ pub fn pad_frames(
         return Err(AudioConfigError::Zero { field: "n_mels" }.into());
     }
     check_len("out", pre.window_len(), out.len())?;
-    if frames.len() % n_mels != 0 {
+    if !frames.len().is_multiple_of(n_mels) {
         return Err(AudioError::BufferLength {
             buffer: "frames",
             expected: frames.len() / n_mels * n_mels,
@@ -184,8 +184,14 @@ mod tests {
         assert_eq!(clip_windows(&p, 200).collect::<Vec<_>>(), vec![0]);
         assert_eq!(clip_windows(&p, 30).collect::<Vec<_>>(), vec![0]);
         assert_eq!(clip_windows(&p, 0).count(), 0);
-        assert_eq!(clip_windows(&pre(0, 50, 64, FeatureNorm::PerWindow), 500).count(), 0);
-        assert_eq!(clip_windows(&pre(10, 0, 64, FeatureNorm::PerWindow), 12).count(), 3);
+        assert_eq!(
+            clip_windows(&pre(0, 50, 64, FeatureNorm::PerWindow), 500).count(),
+            0
+        );
+        assert_eq!(
+            clip_windows(&pre(10, 0, 64, FeatureNorm::PerWindow), 12).count(),
+            3
+        );
     }
 
     #[test]
@@ -232,7 +238,11 @@ mod tests {
         let shifted: Vec<f32> = frames.iter().map(|v| v + 3.0).collect();
         let mut out2 = vec![0.0f32; 400];
         window_features(&p, &shifted, &mut out2).unwrap();
-        let d = out.iter().zip(&out2).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let d = out
+            .iter()
+            .zip(&out2)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(d < 1e-4, "{d}");
     }
 
@@ -246,18 +256,40 @@ mod tests {
 
     #[test]
     fn global_norm() {
-        let p = pre(2, 1, 2, FeatureNorm::Global { mean: 1.0, std: 2.0 });
+        let p = pre(
+            2,
+            1,
+            2,
+            FeatureNorm::Global {
+                mean: 1.0,
+                std: 2.0,
+            },
+        );
         let mut out = [0.0f32; 4];
         window_features(&p, &[1.0, 3.0, -1.0, 5.0], &mut out).unwrap();
         assert_eq!(out, [0.0, 1.0, -1.0, 2.0]);
-        let bad = pre(2, 1, 2, FeatureNorm::Global { mean: 0.0, std: 0.0 });
+        let bad = pre(
+            2,
+            1,
+            2,
+            FeatureNorm::Global {
+                mean: 0.0,
+                std: 0.0,
+            },
+        );
         assert_eq!(
             window_features(&bad, &[0.0; 4], &mut out),
-            Err(AudioError::Config(AudioConfigError::GlobalNorm { mean: 0.0, std: 0.0 }))
+            Err(AudioError::Config(AudioConfigError::GlobalNorm {
+                mean: 0.0,
+                std: 0.0
+            }))
         );
         assert!(matches!(
             window_features(&p, &[0.0; 3], &mut out),
-            Err(AudioError::BufferLength { buffer: "frames", .. })
+            Err(AudioError::BufferLength {
+                buffer: "frames",
+                ..
+            })
         ));
     }
 }

@@ -90,6 +90,11 @@ fn pool_shape(node: usize, x: &Shape, p: &Pool2d) -> Result<Shape, FormatError> 
     if x.len() != 4 {
         return Err(shape_err(node, "pooling needs an NCHW input"));
     }
+    // Every window must hold at least one input cell (padding cells are ignored).
+    let [kh, kw] = p.kernel;
+    if kh > 0 && kw > 0 && (p.padding[0] >= kh || p.padding[2] >= kh || p.padding[1] >= kw || p.padding[3] >= kw) {
+        return Err(shape_err(node, "pooling padding must be smaller than the kernel"));
+    }
     let h = window_out(x[2], p.padding[0] as u32 + p.padding[2] as u32, p.kernel[0] as u32, p.stride[0] as u32, 1, node)?;
     let w = window_out(x[3], p.padding[1] as u32 + p.padding[3] as u32, p.kernel[1] as u32, p.stride[1] as u32, 1, node)?;
     Ok(vec![x[0], x[1], h, w])

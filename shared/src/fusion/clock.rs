@@ -91,7 +91,10 @@ mod tests {
         let c = MockClock::new(5);
         assert_eq!(c.now_ms(), 5);
         assert_eq!(c.advance(10), 15);
-        assert_eq!((&c).now_ms(), 15);
+        fn read<C: Clock>(c: C) -> u64 {
+            c.now_ms()
+        }
+        assert_eq!(read(&c), 15);
         c.set(3);
         assert_eq!(c.now_ms(), 3);
         c.set(u64::MAX - 1);

@@ -11,9 +11,10 @@ use crate::labels::Emotion;
 /// - With no current label, the top class is adopted immediately once its
 ///   probability reaches the uncertainty threshold.
 /// - Afterwards the label only changes to a challenger (the top class) whose
-///   probability exceeds the current label's by at least `margin`
-///   continuously for at least `min_dwell_ms`. The dwell timer restarts
-///   whenever the lead drops below the margin or the challenger changes.
+///   probability exceeds the current label's by at least `margin`, and
+///   reaches the uncertainty threshold, continuously for at least
+///   `min_dwell_ms`. The dwell timer restarts whenever either condition
+///   fails or the challenger changes.
 /// - The outcome is [`Outcome::Uncertain`] whenever the top probability is
 ///   below `uncertain_threshold`; the current label is kept internally, so a
 ///   brief uncertain spell does not reset it.
@@ -66,7 +67,7 @@ impl Hysteresis {
             }
             Some(cur) if cur == top => self.challenger = None,
             Some(cur) => {
-                if p_top - probs[cur.index()] >= self.margin {
+                if confident && p_top - probs[cur.index()] >= self.margin {
                     let since = match self.challenger {
                         Some((c, since)) if c == top => since,
                         _ => now_ms,

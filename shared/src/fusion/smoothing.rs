@@ -63,8 +63,13 @@ impl Smoother {
             self.primed = true;
         } else {
             let alpha = smoothing_alpha(dt, self.tau_ms);
-            for (s, &x) in self.state.iter_mut().zip(sample) {
-                *s += alpha * (x - *s);
+            if alpha >= 1.0 {
+                // Exactly the sample (no rounding from s + (x - s)).
+                self.state = *sample;
+            } else {
+                for (s, &x) in self.state.iter_mut().zip(sample) {
+                    *s += alpha * (x - *s);
+                }
             }
         }
         self.last_ms = if restarted {

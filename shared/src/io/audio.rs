@@ -159,7 +159,11 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
         .format(
             &hint,
             mss,
-            &FormatOptions::default(),
+            &FormatOptions {
+                // Trim encoder delay and end padding (Ogg granule positions).
+                enable_gapless: true,
+                ..Default::default()
+            },
             &MetadataOptions::default(),
         )
         .map_err(|e| match e {
@@ -264,6 +268,9 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
                 decoded,
             });
         }
+        // The declared length is authoritative: drop codec end padding that
+        // the container did not trim.
+        samples.truncate(usize::try_from(expected).unwrap_or(usize::MAX));
     }
     if let Some(reason) = first_error {
         return Err(AudioIoError::Corrupt { path: p(), reason });

@@ -247,4 +247,4 @@ fn eval_node(node: &Node, ins: &[(&[f32], &[u32])], out_shape: &[u32]) -> Result
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,8 +1,9 @@
 //! Image decoding and conversion to the 48x48 normalised model input.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use emoedge_shared::face::preprocess_full;
+use emoedge_shared::io::{load_gray, ImageIoError};
 use rayon::prelude::*;
 
 use super::{face_preprocessing, FaceSet, FACE_PIXELS};
@@ -39,14 +40,24 @@ pub fn is_blank(gray: &[u8]) -> bool {
     gray.is_empty() || max.saturating_sub(min) < MIN_PIXEL_SPREAD
 }
 
-/// Decodes an encoded image of any supported format and size, converts it
-/// to grayscale and preprocesses it to normalised 48x48 pixels exactly as
-/// the device does. Errors name the cause ("blank" for blank images).
-pub fn decode_image(bytes: &[u8]) -> Result<Vec<f32>, String> {
-    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
-    let gray = img.to_luma8();
-    let (w, h) = (gray.width() as usize, gray.height() as usize);
-    gray_to_input(gray.as_raw(), w, h)
+/// Decodes an image file of any supported format and size with the shared
+/// loader ([`emoedge_shared::io::load_gray`], as eval and the device do),
+/// and preprocesses it to normalised 48x48 pixels. Errors are a short
+/// reason ("blank" for blank images).
+pub fn decode_image(path: &Path) -> Result<Vec<f32>, String> {
+    let img = load_gray(path).map_err(|e| short_reason(&e))?;
+    gray_to_input(&img.pixels, img.width as usize, img.height as usize)
+}
+
+fn short_reason(e: &ImageIoError) -> String {
+    match e {
+        ImageIoError::Read { source, .. } => format!("unreadable: {source}"),
+        ImageIoError::Empty { .. } => "empty file".into(),
+        ImageIoError::UnknownFormat { .. } => "unknown format".into(),
+        ImageIoError::ZeroSize { .. } => "zero size".into(),
+        ImageIoError::TooLarge { width, height, .. } => format!("too large ({width}x{height})"),
+        ImageIoError::Decode { reason, .. } => format!("corrupt: {reason}"),
+    }
 }
 
 /// Preprocesses a packed grayscale image to the normalised model input;
@@ -64,13 +75,8 @@ pub fn gray_to_input(gray: &[u8], width: usize, height: usize) -> Result<Vec<f32
 /// Decodes `files` in parallel into a [`FaceSet`] (in the given order),
 /// returning the files that were unreadable or blank.
 pub fn load_labelled_files(files: &[LabelledFile]) -> (FaceSet, Vec<Skipped>) {
-    let decoded: Vec<Result<Vec<f32>, String>> = files
-        .par_iter()
-        .map(|f| {
-            let bytes = std::fs::read(&f.path).map_err(|e| e.to_string())?;
-            decode_image(&bytes)
-        })
-        .collect();
+    let decoded: Vec<Result<Vec<f32>, String>> =
+        files.par_iter().map(|f| decode_image(&f.path)).collect();
     let mut set = FaceSet::default();
     let mut skipped = Vec::new();
     for (f, result) in files.iter().zip(decoded) {

@@ -62,7 +62,9 @@ impl std::fmt::Display for Layout {
                 train.display(),
                 val.display()
             ),
-            Layout::ClassTree(p) => write!(f, "class-folder tree {} (stratified split)", p.display()),
+            Layout::ClassTree(p) => {
+                write!(f, "class-folder tree {} (stratified split)", p.display())
+            }
             Layout::Csv(p) => write!(f, "fer2013 csv {}", p.display()),
         }
     }
@@ -139,7 +141,11 @@ pub fn load_face_data(
                     skipped.extend(s);
                     let mut train = csv.train;
                     for i in 0..csv.val.len() {
-                        train.push(csv.val.image(i), csv.val.labels[i], csv.val.sources[i].clone());
+                        train.push(
+                            csv.val.image(i),
+                            csv.val.labels[i],
+                            csv.val.sources[i].clone(),
+                        );
                     }
                     (train, v)
                 }
@@ -183,10 +189,12 @@ pub fn detect_layout(data: &Path, val: Option<&Path>) -> Result<Layout, DataErro
                 .iter()
                 .map(|n| data.join(n))
                 .find(|p| has_class_folders(p))
-                .ok_or_else(|| DataError::NoLayout(format!(
-                    "{}: has train/ but no val/ or test/ class folders (pass --val DIR)",
-                    data.display()
-                )))?,
+                .ok_or_else(|| {
+                    DataError::NoLayout(format!(
+                        "{}: has train/ but no val/ or test/ class folders (pass --val DIR)",
+                        data.display()
+                    ))
+                })?,
         };
         return Ok(Layout::Kaggle {
             train: train_dir,
@@ -322,7 +330,10 @@ pub fn parse_fer_csv(text: &str, path: &str) -> Result<FerCsv, DataError> {
         .collect();
     let col = |name: &str| cols.iter().position(|c| c == name);
     let (Some(emotion_col), Some(pixels_col)) = (col("emotion"), col("pixels")) else {
-        return Err(csv_err(1, format!("header `{header}` lacks emotion and pixels columns")));
+        return Err(csv_err(
+            1,
+            format!("header `{header}` lacks emotion and pixels columns"),
+        ));
     };
     let usage_col = col("usage");
     let mut out = FerCsv::default();
@@ -349,9 +360,14 @@ pub fn parse_fer_csv(text: &str, path: &str) -> Result<FerCsv, DataError> {
             None => "Training",
         };
         let source = format!("{path}:{line_no}");
-        let pixels: Result<Vec<u8>, _> =
-            field(pixels_col)?.split_whitespace().map(str::parse::<u8>).collect();
-        let side = pixels.as_ref().map(|p| (p.len() as f64).sqrt() as usize).unwrap_or(0);
+        let pixels: Result<Vec<u8>, _> = field(pixels_col)?
+            .split_whitespace()
+            .map(str::parse::<u8>)
+            .collect();
+        let side = pixels
+            .as_ref()
+            .map(|p| (p.len() as f64).sqrt() as usize)
+            .unwrap_or(0);
         let input = match pixels {
             Ok(p) if side > 0 && side * side == p.len() => gray_to_input(&p, side, side),
             Ok(p) => Err(format!("{} pixels is not a square image", p.len())),

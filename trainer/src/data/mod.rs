@@ -38,7 +38,9 @@ pub fn face_preprocessing() -> FacePreprocessing {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The data directory (or file) does not exist or cannot be listed.
-    #[error("cannot read {path}: {source}; check that --data/--val point at an existing directory")]
+    #[error(
+        "cannot read {path}: {source}; check that --data/--val point at an existing directory"
+    )]
     Io {
         /// Path that failed.
         path: String,
@@ -59,7 +61,9 @@ pub enum DataError {
         reason: String,
     },
     /// A split ended up empty.
-    #[error("the {0} split has no usable images; check the data directory and its class folder names")]
+    #[error(
+        "the {0} split has no usable images; check the data directory and its class folder names"
+    )]
     EmptySplit(&'static str),
 }
 

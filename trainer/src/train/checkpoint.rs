@@ -47,6 +47,12 @@ pub struct RunState {
     pub data: String,
     /// Metrics of every completed epoch.
     pub history: Vec<EpochMetrics>,
+    /// `--data` of the run (for export).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+    /// `--val` of the run (for export).
+    #[serde(default)]
+    pub val_dir: Option<PathBuf>,
 }
 
 impl RunState {
@@ -62,6 +68,8 @@ impl RunState {
             stopped_early: false,
             data,
             history: Vec::new(),
+            data_dir: None,
+            val_dir: None,
         }
     }
 
@@ -184,7 +192,11 @@ pub fn load_state(dir: &Path) -> Result<RunState, CheckpointError> {
 
 /// Loads the model of a checkpoint (built from its saved configuration) on
 /// `device`.
-pub fn load_model(dir: &Path, state: &RunState, device: &Device) -> Result<FaceNet, CheckpointError> {
+pub fn load_model(
+    dir: &Path,
+    state: &RunState,
+    device: &Device,
+) -> Result<FaceNet, CheckpointError> {
     let path = dir.join(MODEL_FILE);
     let record = ModuleRecord::load(&path).map_err(|e| CheckpointError::Record {
         path: path.display().to_string(),
@@ -202,7 +214,10 @@ pub fn load_model(dir: &Path, state: &RunState, device: &Device) -> Result<FaceN
 }
 
 /// Loads the optimiser state of a checkpoint into `optim`.
-pub fn load_optimizer(dir: &Path, optim: ModuleOptimizer) -> Result<ModuleOptimizer, CheckpointError> {
+pub fn load_optimizer(
+    dir: &Path,
+    optim: ModuleOptimizer,
+) -> Result<ModuleOptimizer, CheckpointError> {
     let path = dir.join(OPTIM_FILE);
     let record = OptimizerRecord::load(&path).map_err(|e| CheckpointError::Record {
         path: path.display().to_string(),

@@ -114,7 +114,12 @@ pub fn plot_curves(path: &Path, history: &[EpochMetrics]) -> Result<(), String> 
     let series = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         history.iter().map(|m| (m.epoch as f64, f(m))).collect()
     };
-    let panels: [(&DrawingArea<_, _>, &str, f64, [(&str, Vec<(f64, f64)>, RGBColor); 2]); 2] = [
+    let panels: [(
+        &DrawingArea<_, _>,
+        &str,
+        f64,
+        [(&str, Vec<(f64, f64)>, RGBColor); 2],
+    ); 2] = [
         (
             &left,
             "loss",

@@ -61,6 +61,9 @@ pub enum TrainError {
     /// burn returned data of an unexpected type.
     #[error("tensor read-back failed: {0}")]
     Tensor(String),
+    /// Exporting the trained model failed.
+    #[error("export failed: {0}")]
+    Export(String),
 }
 
 /// Where and how a run writes.
@@ -74,8 +77,12 @@ pub struct TrainOptions {
     /// Stop after this many epochs in this invocation (the run stays
     /// resumable); `None` = run to the end.
     pub stop_after: Option<usize>,
-    /// Hide progress bars (logs still print one line per 10 % of an epoch).
+    /// Hide progress bars and per-batch log lines.
     pub quiet: bool,
+    /// Data directory, recorded in the run state (for a later export).
+    pub data_dir: Option<PathBuf>,
+    /// Validation directory given with `--val`, recorded likewise.
+    pub val_dir: Option<PathBuf>,
 }
 
 /// Mixes a seed with a stream id (SplitMix64 finaliser).
@@ -97,7 +104,12 @@ pub fn class_weights(counts: &[usize; NUM_CLASSES], power: f32) -> [f32; NUM_CLA
         }
     }
     let total: usize = counts.iter().sum();
-    let mean = counts.iter().zip(&w).map(|(&c, &wi)| c as f32 * wi).sum::<f32>() / total.max(1) as f32;
+    let mean = counts
+        .iter()
+        .zip(&w)
+        .map(|(&c, &wi)| c as f32 * wi)
+        .sum::<f32>()
+        / total.max(1) as f32;
     if mean > 0.0 {
         w.iter_mut().for_each(|x| *x /= mean);
     }
@@ -106,14 +118,18 @@ pub fn class_weights(counts: &[usize; NUM_CLASSES], power: f32) -> [f32; NUM_CLA
 
 fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     match cfg.optimizer {
-        OptimizerKind::AdamW => AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).init(),
+        OptimizerKind::AdamW => AdamWConfig::new()
+            .with_weight_decay(cfg.weight_decay as f32)
+            .init(),
         OptimizerKind::Sgd => SgdConfig::new()
             .with_momentum(Some(
                 burn::optim::momentum::MomentumConfig::new()
                     .with_momentum(0.9)
                     .with_nesterov(true),
             ))
-            .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(cfg.weight_decay)))
+            .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
+                cfg.weight_decay as f32,
+            )))
             .init(),
     }
 }
@@ -143,7 +159,10 @@ fn make_batch(set: &FaceSet, idx: &[usize], cfg: &TrainConfig, epoch: usize) -> 
 }
 
 fn input_tensor(pixels: Vec<f32>, n: usize, device: &Device) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(pixels, [n, 1, FACE_SIZE, FACE_SIZE]), device)
+    Tensor::from_data(
+        TensorData::new(pixels, [n, 1, FACE_SIZE, FACE_SIZE]),
+        device,
+    )
 }
 
 fn argmax_rows(logits: &[f32]) -> Vec<usize> {
@@ -152,7 +171,13 @@ fn argmax_rows(logits: &[f32]) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 {
+                        (i, v)
+                    } else {
+                        best
+                    }
+                })
                 .0
         })
         .collect()
@@ -172,16 +197,21 @@ pub struct Evaluation {
 }
 
 /// Logits `[n * 7]` of `model` (validation mode) for every image of `set`.
-pub fn predict_logits(model: &FaceNet, set: &FaceSet, device: &Device) -> Result<Vec<f32>, TrainError> {
+pub fn predict_logits(
+    model: &FaceNet,
+    set: &FaceSet,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
     let model = model.valid();
     let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
     for chunk in (0..set.len()).collect::<Vec<_>>().chunks(256) {
-        let px = set.pixels[chunk[0] * FACE_PIXELS..(chunk[chunk.len() - 1] + 1) * FACE_PIXELS].to_vec();
+        let px =
+            set.pixels[chunk[0] * FACE_PIXELS..(chunk[chunk.len() - 1] + 1) * FACE_PIXELS].to_vec();
         let logits = model.forward(input_tensor(px, chunk.len(), device));
         out.extend(
             logits
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .map_err(|e| TrainError::Tensor(format!("{e:?}")))?,
         );
     }
@@ -195,7 +225,12 @@ pub fn evaluate(model: &FaceNet, set: &FaceSet, device: &Device) -> Result<Evalu
     let mut loss = 0f64;
     for (row, &l) in logits.chunks_exact(NUM_CLASSES).zip(&set.labels) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let lse = row.iter().map(|v| ((v - max) as f64).exp()).sum::<f64>().ln() + max as f64;
+        let lse = row
+            .iter()
+            .map(|v| ((v - max) as f64).exp())
+            .sum::<f64>()
+            .ln()
+            + max as f64;
         loss += lse - row[usize::from(l)] as f64;
     }
     let mut correct = [0usize; NUM_CLASSES];
@@ -243,7 +278,11 @@ fn log_line(pb: &ProgressBar, msg: &str) {
 
 /// Runs (or resumes) training; returns the final run state. Checkpoints,
 /// metrics and curves go to `opts.out` after every epoch.
-pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Result<RunState, TrainError> {
+pub fn train(
+    data: &FaceData,
+    config: TrainConfig,
+    opts: &TrainOptions,
+) -> Result<RunState, TrainError> {
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|source| TrainError::Output {
         path: out.display().to_string(),
@@ -281,6 +320,10 @@ pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Resul
             (RunState::new(config, describe_data(data)), model, optim)
         }
     };
+    if state.data_dir.is_none() {
+        state.data_dir = opts.data_dir.clone();
+        state.val_dir = opts.val_dir.clone();
+    }
     let cfg = state.config.clone();
     let weights = class_weights(&data.train.class_counts(), cfg.class_weight_power);
     let dedup_keep: Vec<usize> = {
@@ -305,7 +348,10 @@ pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Resul
         let t0 = Instant::now();
         ad.seed(mix_seed(cfg.seed, epoch as u64));
         let mut order: Vec<usize> = (0..n_train).collect();
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(mix_seed(cfg.seed, 0x5000 + epoch as u64)));
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(mix_seed(
+            cfg.seed,
+            0x5000 + epoch as u64,
+        )));
         let batches: Vec<Vec<usize>> = order
             .chunks(cfg.batch_size)
             .filter(|b| b.len() >= 2)
@@ -329,13 +375,17 @@ pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Resul
         let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
         let mut lr = 0.0;
         let train_start = Instant::now();
-        let result: Result<(), TrainError> = std::thread::scope(|scope| {
+        let result: Result<FaceNet, TrainError> = std::thread::scope(|scope| {
+            let mut model = model;
             let (tx, rx) = sync_channel::<Batch>(3);
             let producer_batches = &batches;
             let producer_cfg = &cfg;
             scope.spawn(move || {
                 for idx in producer_batches {
-                    if tx.send(make_batch(&data.train, idx, producer_cfg, epoch)).is_err() {
+                    if tx
+                        .send(make_batch(&data.train, idx, producer_cfg, epoch))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -367,7 +417,7 @@ pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Resul
                 let loss_v: f32 = loss.into_scalar();
                 let host_logits = logits
                     .into_data()
-                    .to_vec::<f32>()
+                    .try_to_vec::<f32>()
                     .map_err(|e| TrainError::Tensor(format!("{e:?}")))?;
                 let preds = argmax_rows(&host_logits);
                 correct += preds
@@ -389,12 +439,17 @@ pub fn train(data: &FaceData, config: TrainConfig, opts: &TrainOptions) -> Resul
                 pb.inc(1);
                 let tenth = (batches.len() / 10).max(1);
                 if pb.is_hidden() && !opts.quiet && (b + 1) % tenth == 0 {
-                    eprintln!("epoch {epoch}/{} batch {}/{}: {msg}", cfg.epochs, b + 1, batches.len());
+                    eprintln!(
+                        "epoch {epoch}/{} batch {}/{}: {msg}",
+                        cfg.epochs,
+                        b + 1,
+                        batches.len()
+                    );
                 }
             }
-            Ok(())
+            Ok(model)
         });
-        result?;
+        model = result?;
         pb.finish_and_clear();
         let train_secs = train_start.elapsed().as_secs_f64();
 
@@ -467,7 +522,10 @@ fn write_outputs(out: &Path, history: &[EpochMetrics]) -> Result<(), TrainError>
         source,
     })?;
     if let Err(e) = metrics::plot_curves(&out.join("curves.png"), history) {
-        eprintln!("warning: could not draw {}: {e}", out.join("curves.png").display());
+        eprintln!(
+            "warning: could not draw {}: {e}",
+            out.join("curves.png").display()
+        );
     }
     Ok(())
 }

@@ -16,13 +16,13 @@ pub fn pattern(class: usize, rng: &mut impl Rng) -> Vec<u8> {
             let (dx, dy) = (xf - 23.5, yf - 23.5);
             let r = (dx * dx + dy * dy).sqrt();
             let on = match class {
-                0 => (yf as i32 / 6) % 2 == 0,                    // horizontal stripes
-                1 => (xf as i32 / 6) % 2 == 0,                    // vertical stripes
-                2 => r < 14.0,                                    // disc
-                3 => r > 10.0 && r < 18.0,                        // ring
+                0 => (yf as i32 / 6) % 2 == 0, // horizontal stripes
+                1 => (xf as i32 / 6) % 2 == 0, // vertical stripes
+                2 => r < 14.0,                 // disc
+                3 => r > 10.0 && r < 18.0,     // ring
                 4 => ((xf as i32 / 8) + (yf as i32 / 8)) % 2 == 0, // checkerboard
-                5 => dx.abs() < 6.0 || dy.abs() < 6.0,            // cross
-                _ => yf > 24.0,                                   // lower half bright
+                5 => dx.abs() < 6.0 || dy.abs() < 6.0, // cross
+                _ => yf > 24.0,                // lower half bright
             };
             let base: f32 = if on { 200.0 } else { 50.0 };
             let v = base + rng.random_range(-30.0f32..30.0);

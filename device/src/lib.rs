@@ -1,0 +1,34 @@
+//! emoedge on the device: the hardware layer under the real-time loop.
+//!
+//! Each piece of hardware sits behind a small trait with a real
+//! implementation (behind a cargo feature, in its own module), a replay
+//! implementation fed from files, and a scripted mock for tests:
+//!
+//! | trait | real | replay | mock |
+//! |---|---|---|---|
+//! | [`camera::Camera`] | [`camera::v4l2`] (`camera-v4l2`) | [`camera::replay`] | [`camera::mock`] |
+//! | [`mic::Microphone`] | [`mic::alsa`] (`mic-alsa`) | [`mic::replay`] | [`mic::mock`] |
+//! | [`leds::Leds`] | [`leds::rppal`] (`leds-rppal`) | [`leds::sim`] (terminal) | [`leds::mock`] |
+//!
+//! Every driver error carries an [`ErrorKind`] (timeout, disconnected,
+//! overrun, corrupt, end of stream, other) so the loop can decide to retry
+//! or stop without knowing which driver failed. Time comes from a
+//! [`clock::Clock`] passed in, never from sleeping inside logic, so pacing
+//! is tested instantly with [`clock::MockClock`].
+//!
+//! Also here: [`board`] profiles (`boards/*.toml`), the [`ring`] buffer
+//! between microphone and voice pipeline, the crash-safe [`log_writer`],
+//! source specs ([`source`]) and the `emoedge check` self-test ([`check`]).
+
+pub mod board;
+pub mod camera;
+pub mod check;
+pub mod clock;
+pub mod kind;
+pub mod leds;
+pub mod log_writer;
+pub mod mic;
+pub mod ring;
+pub mod source;
+
+pub use kind::ErrorKind;
