@@ -498,7 +498,7 @@ impl BoardProfile {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
-            self.base_dir().join(p)
+            normalise(&self.base_dir().join(p))
         }
     }
 
@@ -725,6 +725,28 @@ impl BoardProfile {
     }
 }
 
+/// Removes `.` and `name/..` pairs lexically (without touching the file
+/// system), so messages show `/opt/emoedge/models/face.emo` rather than
+/// `/opt/emoedge/boards/../models/face.emo`.
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
+}
+
 /// The profile name for a device-tree model string such as
 /// `Raspberry Pi 4 Model B Rev 1.4`; `host` for anything else.
 pub fn profile_for_model(model: &str) -> &'static str {
@@ -762,6 +784,14 @@ mod tests {
         assert_eq!(profile_for_model("Raspberry Pi Zero 2 W Rev 1.0"), "zero2w");
         assert_eq!(profile_for_model(""), "host");
         assert_eq!(profile_for_model("QEMU Virtual Machine"), "host");
+    }
+
+    #[test]
+    fn paths_are_normalised_lexically() {
+        assert_eq!(normalise(Path::new("/a/boards/../models/f.emo")), Path::new("/a/models/f.emo"));
+        assert_eq!(normalise(Path::new("boards/./../models")), Path::new("models"));
+        assert_eq!(normalise(Path::new("../models")), Path::new("../models"));
+        assert_eq!(normalise(Path::new("boards/..")), Path::new("."));
     }
 
     #[test]

@@ -26,7 +26,12 @@ fn every_shipped_profile_loads_by_name_and_by_path() {
         let models = p.model_paths();
         let precision = p.models.precision.to_string();
         assert!(models.face.to_string_lossy().contains(&precision), "{models:?}");
-        assert!(models.face.starts_with(boards_dir()), "relative to the profile");
+        let repo_models = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("models");
+        assert_eq!(models.face.parent(), Some(repo_models.as_path()), "relative to the profile");
+        assert_eq!(
+            models.voice.file_name().unwrap().to_str().unwrap(),
+            format!("voice-{precision}.emo")
+        );
     }
 }
 

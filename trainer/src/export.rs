@@ -44,9 +44,12 @@ fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ExportError> {
         .map_err(|e| ExportError::Tensor(format!("{e:?}")))
 }
 
+/// A conv with BatchNorm folded in: shape `[out, in, kh, kw]`, weights, bias.
+pub type FoldedConv = (Vec<u32>, Vec<f32>, Vec<f32>);
+
 /// Folds a conv + BatchNorm (inference statistics) into one conv's
 /// `[out, in, 3, 3]` weight and bias.
-pub fn fold_conv_bn(cb: &ConvBn) -> Result<(Vec<u32>, Vec<f32>, Vec<f32>), ExportError> {
+pub fn fold_conv_bn(cb: &ConvBn) -> Result<FoldedConv, ExportError> {
     let weight = cb.conv.weight.val();
     let dims = weight.dims();
     let mut w = values(weight)?;

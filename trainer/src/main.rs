@@ -32,7 +32,7 @@ enum ModelCmd {
 #[derive(Subcommand)]
 enum FaceCmd {
     /// Train (or resume) the face model.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Export a checkpoint to an emoedge model file (int8 when data is available).
     Export(ExportArgs),
     /// Measure training and inference throughput of architectures.
@@ -314,7 +314,7 @@ fn face_bench(a: BenchArgs) -> Result<()> {
 
 fn main() -> Result<()> {
     match Cli::parse().model {
-        ModelCmd::Face(FaceCmd::Train(a)) => face_train(a),
+        ModelCmd::Face(FaceCmd::Train(a)) => face_train(*a),
         ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
     }

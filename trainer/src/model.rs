@@ -1,5 +1,5 @@
-//! The face expression CNN: VGG/ResNet-style stages of 3x3 conv + BatchNorm
-//! + ReLU, 2x2 max-pool between stages, global average pool, dropout and a
+//! The face expression CNN: VGG/ResNet-style stages of 3x3 conv, BatchNorm
+//! and ReLU, 2x2 max-pool between stages, global average pool, dropout and a
 //! dense head. Every part maps onto an emoedge model-format op (BatchNorm
 //! folds into the conv at export, dropout disappears).
 

@@ -90,6 +90,16 @@ fn learns_resumes_and_exports() {
     let again = train::train(&data, tiny_config(8), &opts).expect("finished run");
     assert_eq!(again.epoch, 8);
 
+    // The best checkpoint has no optimizer state: resuming it is refused.
+    let from_best = TrainOptions {
+        out: dir.path().join("other"),
+        resume: Some(out.join(BEST_DIR)),
+        quiet: true,
+        ..TrainOptions::default()
+    };
+    let err = train::train(&data, tiny_config(9), &from_best).expect_err("best is not resumable");
+    assert!(err.to_string().contains("optimizer state"), "{err}");
+
     check_export(&data, &out);
 }
 

@@ -63,11 +63,7 @@ impl AlsaMicrophone {
                 device: device.clone(),
                 reason: e.to_string(),
                 fix,
-                kind: if kind == ErrorKind::Other && e.errno() == libc::ENOENT {
-                    ErrorKind::Disconnected
-                } else {
-                    kind
-                },
+                kind,
             }
         };
         let wanted = format!("{} Hz S16", config.sample_rate);
@@ -118,7 +114,7 @@ impl AlsaMicrophone {
         };
         if rate != config.sample_rate {
             return Err(MicError::Unsupported {
-                device,
+                device: device.clone(),
                 wanted,
                 reason: format!("the device gave {rate} Hz"),
             });

@@ -71,7 +71,9 @@ impl Histogram {
             for i in 0..HISTOGRAM_BINS / 2 {
                 self.bins[i] = self.bins[2 * i] + self.bins[2 * i + 1];
             }
-            self.bins[HISTOGRAM_BINS / 2..].iter_mut().for_each(|b| *b = 0);
+            self.bins[HISTOGRAM_BINS / 2..]
+                .iter_mut()
+                .for_each(|b| *b = 0);
             self.bound *= 2.0;
         }
     }
@@ -152,7 +154,9 @@ impl ValueStats {
             Clipping::MinMax => return Some((self.min, self.max)),
             Clipping::Percentile(p) => p,
         };
-        let tail = (self.count as f64 * (1.0 - p as f64 / 100.0)).floor().max(0.0) as u64;
+        let tail = (self.count as f64 * (1.0 - p as f64 / 100.0))
+            .floor()
+            .max(0.0) as u64;
         let hi = if self.max > 0.0 {
             self.positive.upper_quantile(tail).min(self.max)
         } else {
@@ -199,7 +203,8 @@ where
         values: vec![ValueStats::new(); model.graph.nodes.len() + 1],
     };
     for (index, sample) in samples.into_iter().enumerate() {
-        let values = run_reference(model, sample).map_err(|error| QuantizeError::Sample { index, error })?;
+        let values =
+            run_reference(model, sample).map_err(|error| QuantizeError::Sample { index, error })?;
         for (stats, v) in calib.values.iter_mut().zip(&values) {
             stats.add(v);
         }

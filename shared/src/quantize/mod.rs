@@ -105,14 +105,24 @@ pub fn quantize_weights(w: &[f32]) -> (Vec<i8>, QuantParams) {
 fn preserves_grid(op: &Op) -> bool {
     matches!(
         op,
-        Op::Reshape { .. } | Op::Flatten | Op::Transpose { .. } | Op::MaxPool(_) | Op::Relu | Op::PadChannels { .. } | Op::Concat { .. }
+        Op::Reshape { .. }
+            | Op::Flatten
+            | Op::Transpose { .. }
+            | Op::MaxPool(_)
+            | Op::Relu
+            | Op::PadChannels { .. }
+            | Op::Concat { .. }
     )
 }
 
 /// Quantises every f32 conv and dense layer of `model` (see the module
 /// documentation) with activation ranges from `calib`, which must come from
 /// [`calibrate`] on the same model. Layers already int8 are kept as they are.
-pub fn quantize(model: &ModelFile, calib: &Calibration, opts: &QuantizeOptions) -> Result<ModelFile, QuantizeError> {
+pub fn quantize(
+    model: &ModelFile,
+    calib: &Calibration,
+    opts: &QuantizeOptions,
+) -> Result<ModelFile, QuantizeError> {
     model.validate().map_err(QuantizeError::InvalidModel)?;
     let nvalues = model.graph.nodes.len() + 1;
     if calib.values.len() != nvalues {
@@ -201,7 +211,11 @@ fn quantize_layer(weight: &mut Tensor, bias: &mut Option<Bias>, input: QuantPara
     let (data, wq) = quantize_weights(&w);
     weight.values = Weights::I8 { data, quant: wq };
     if let Some(Bias::F32(b)) = bias {
-        *bias = Some(Bias::I32(b.iter().map(|&v| qmath::bias_to_i32(v, input, wq)).collect()));
+        *bias = Some(Bias::I32(
+            b.iter()
+                .map(|&v| qmath::bias_to_i32(v, input, wq))
+                .collect(),
+        ));
     }
 }
 

@@ -9,12 +9,23 @@ use crate::reference::tests::{conv_op, model_with_graph, single_op};
 
 /// `n` pseudo-random inputs for `model`, values in [-1, 1].
 pub(crate) fn random_inputs(model: &ModelFile, n: usize, seed: u64) -> Vec<Vec<f32>> {
-    let len: usize = model.header.input_shape.iter().map(|&d| d as usize).product();
-    (0..n).map(|i| pseudo_random(seed + i as u64 * 7919, len, 1.0)).collect()
+    let len: usize = model
+        .header
+        .input_shape
+        .iter()
+        .map(|&d| d as usize)
+        .product();
+    (0..n)
+        .map(|i| pseudo_random(seed + i as u64 * 7919, len, 1.0))
+        .collect()
 }
 
 /// tiny_classifier quantised after calibration on 32 inputs.
-pub(crate) fn quantized_tiny(kind: ModelKind, seed: u64, opts: &QuantizeOptions) -> (ModelFile, ModelFile) {
+pub(crate) fn quantized_tiny(
+    kind: ModelKind,
+    seed: u64,
+    opts: &QuantizeOptions,
+) -> (ModelFile, ModelFile) {
     let m = tiny_classifier(kind, seed);
     let inputs = random_inputs(&m, 32, 1000 + seed);
     let calib = calibrate(&m, inputs.iter().map(|v| v.as_slice())).unwrap();
@@ -24,7 +35,9 @@ pub(crate) fn quantized_tiny(kind: ModelKind, seed: u64, opts: &QuantizeOptions)
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
 #[test]
@@ -35,7 +48,9 @@ fn every_conv_and_dense_becomes_int8() {
         assert_eq!(b.op.is_int8(), layer, "{}", a.name);
         assert_eq!(b.output_quant.is_some(), layer, "{}", a.name);
         if let Op::Conv2d(c) = &b.op {
-            let Weights::I8 { data, quant } = &c.weight.values else { unreachable!() };
+            let Weights::I8 { data, quant } = &c.weight.values else {
+                unreachable!()
+            };
             assert_eq!(quant.zero_point, 0);
             assert_eq!(data.iter().map(|v| v.unsigned_abs()).max(), Some(127));
             assert!(data.iter().all(|&v| v >= -127));
@@ -45,7 +60,11 @@ fn every_conv_and_dense_becomes_int8() {
     }
     // Fused ReLU: the output grid starts at 0.
     assert_eq!(q.graph.nodes[0].output_quant.unwrap().zero_point, -128);
-    assert!(q.header.meta("quantization").unwrap().contains("32 samples"));
+    assert!(q
+        .header
+        .meta("quantization")
+        .unwrap()
+        .contains("32 samples"));
     assert!(q.parameter_count() == m.parameter_count());
 }
 
@@ -74,7 +93,10 @@ fn reference_int8_stays_close_to_f32() {
         }
     }
     assert!(agree >= 58, "argmax agreement {agree}/64");
-    assert!(max_err < 0.1 * max_logit.max(1.0), "max error {max_err} for logits up to {max_logit}");
+    assert!(
+        max_err < 0.1 * max_logit.max(1.0),
+        "max error {max_err} for logits up to {max_logit}"
+    );
 }
 
 #[test]
@@ -84,7 +106,13 @@ fn named_layers_stay_f32() {
         ..QuantizeOptions::default()
     };
     let (_, q) = quantized_tiny(ModelKind::FaceClassifier, 3, &opts);
-    let int8: Vec<&str> = q.graph.nodes.iter().filter(|n| n.op.is_int8()).map(|n| n.name.as_str()).collect();
+    let int8: Vec<&str> = q
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.op.is_int8())
+        .map(|n| n.name.as_str())
+        .collect();
     assert_eq!(int8, vec!["block.dw", "block.pw", "conv2"]);
     let bad = QuantizeOptions {
         keep_f32: vec!["no-such-layer".into()],
@@ -104,7 +132,10 @@ fn named_layers_stay_f32() {
 fn calibration_must_match_the_model() {
     let m = tiny_classifier(ModelKind::FaceClassifier, 3);
     let calib = calibrate(&m, core::iter::empty()).unwrap();
-    assert_eq!(quantize(&m, &calib, &QuantizeOptions::default()), Err(QuantizeError::NoSamples));
+    assert_eq!(
+        quantize(&m, &calib, &QuantizeOptions::default()),
+        Err(QuantizeError::NoSamples)
+    );
     let calib = calibrate(&m, random_inputs(&m, 1, 1).iter().map(|v| v.as_slice())).unwrap();
     let other = single_op(Op::Relu, m.header.input_shape.clone());
     assert_eq!(
@@ -126,14 +157,21 @@ fn calibration_must_match_the_model() {
         clipping: Clipping::Percentile(30.0),
         ..QuantizeOptions::default()
     };
-    assert_eq!(quantize(&m, &calib, &opts), Err(QuantizeError::InvalidPercentile { value: 30.0 }));
+    assert_eq!(
+        quantize(&m, &calib, &opts),
+        Err(QuantizeError::InvalidPercentile { value: 30.0 })
+    );
 }
 
 #[test]
 fn grid_is_carried_through_max_pool_and_flatten() {
     let mut g = Graph::default();
     let w = Tensor::f32(vec![4, 2, 3, 3], pseudo_random(1, 72, 0.5));
-    let c1 = g.push("c1", conv_op(w, Some(vec![0.1; 4]), 1, 1, [1; 4], 1), vec![0]);
+    let c1 = g.push(
+        "c1",
+        conv_op(w, Some(vec![0.1; 4]), 1, 1, [1; 4], 1),
+        vec![0],
+    );
     let p = g.push(
         "pool",
         Op::MaxPool(Pool2d {

@@ -70,9 +70,13 @@ impl Window {
     #[inline]
     fn for_each_tap(&self, oy: usize, ox: usize, mut f: impl FnMut(usize, usize, usize)) {
         for ky in 0..self.kh {
-            let Some(iy) = self.tap(0, oy, ky) else { continue };
+            let Some(iy) = self.tap(0, oy, ky) else {
+                continue;
+            };
             for kx in 0..self.kw {
-                let Some(ix) = self.tap(1, ox, kx) else { continue };
+                let Some(ix) = self.tap(1, ox, kx) else {
+                    continue;
+                };
                 f(iy * self.w + ix, ky, kx);
             }
         }
@@ -121,6 +125,7 @@ pub(crate) fn conv2d<T: Copy, A: Copy, O>(
 }
 
 /// Dense layer `[n, in] x [out, in]^T`, generic like [`conv2d`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense<T: Copy, A: Copy, O>(
     n: usize,
     inputs: usize,
@@ -134,7 +139,10 @@ pub(crate) fn dense<T: Copy, A: Copy, O>(
     let mut out = Vec::with_capacity(n * outputs);
     for row in x.chunks_exact(inputs).take(n) {
         for (o, wrow) in w.chunks_exact(inputs).take(outputs).enumerate() {
-            let acc = row.iter().zip(wrow).fold(init(o), |a, (&xv, &wv)| mac(a, xv, wv));
+            let acc = row
+                .iter()
+                .zip(wrow)
+                .fold(init(o), |a, (&xv, &wv)| mac(a, xv, wv));
             out.push(finish(o, acc));
         }
     }
@@ -177,7 +185,9 @@ pub(crate) fn avg_pool(g: &Window, x: &[f32]) -> Vec<f32> {
 /// Mean over H and W of each `[h, w]` plane.
 pub(crate) fn global_avg_pool(x: &[f32], plane: usize) -> Vec<f32> {
     let inv = 1.0 / plane as f32;
-    x.chunks_exact(plane).map(|p| p.iter().sum::<f32>() * inv).collect()
+    x.chunks_exact(plane)
+        .map(|p| p.iter().sum::<f32>() * inv)
+        .collect()
 }
 
 /// Zero channels before and after: `[n, c, h, w] -> [n, before + c + after, h, w]`.
@@ -239,7 +249,9 @@ pub(crate) fn softmax(x: &[f32], shape: &[u32], axis: usize) -> Vec<f32> {
     let mut out = x.to_vec();
     for block in out.chunks_exact_mut(len * inner) {
         for i in 0..inner {
-            let m = (0..len).map(|k| block[k * inner + i]).fold(f32::NEG_INFINITY, f32::max);
+            let m = (0..len)
+                .map(|k| block[k * inner + i])
+                .fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;
             for k in 0..len {
                 let e = libm::expf(block[k * inner + i] - m);
@@ -260,7 +272,13 @@ pub(crate) fn prelu(x: &[f32], shape: &[u32], slope: &[f32]) -> Vec<f32> {
     let inner: usize = shape[2..].iter().map(|&d| d as usize).product();
     x.iter()
         .enumerate()
-        .map(|(i, &v)| if v >= 0.0 { v } else { v * slope[(i / inner) % c] })
+        .map(|(i, &v)| {
+            if v >= 0.0 {
+                v
+            } else {
+                v * slope[(i / inner) % c]
+            }
+        })
         .collect()
 }
 

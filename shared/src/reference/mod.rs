@@ -84,7 +84,8 @@ fn numel(shape: &[u32]) -> usize {
 /// every value of the graph, indexed by [`crate::format::ValueId`]: entry 0
 /// is the input, entry `i + 1` the output of node `i`.
 pub fn run_reference(model: &ModelFile, input: &[f32]) -> Result<Vec<Vec<f32>>, RefError> {
-    let shapes = infer_shapes(&model.graph, &model.header.input_shape).map_err(RefError::InvalidModel)?;
+    let shapes =
+        infer_shapes(&model.graph, &model.header.input_shape).map_err(RefError::InvalidModel)?;
     check_input(numel(&shapes[0]), input)?;
     let mut values: Vec<Vec<f32>> = Vec::with_capacity(shapes.len());
     values.push(input.to_vec());
@@ -147,7 +148,9 @@ fn int8_layer(
 
 fn quantize_input(x: &[f32], l: &Int8Layer) -> Vec<i32> {
     let x0 = l.input.zero_point as i32;
-    x.iter().map(|&v| qmath::quantize(v, l.input) as i32 - x0).collect()
+    x.iter()
+        .map(|&v| qmath::quantize(v, l.input) as i32 - x0)
+        .collect()
 }
 
 fn f32_bias(bias: Option<&Bias>) -> Result<Option<&[f32]>, &'static str> {
@@ -158,7 +161,11 @@ fn f32_bias(bias: Option<&Bias>) -> Result<Option<&[f32]>, &'static str> {
     }
 }
 
-fn eval_node(node: &Node, ins: &[(&[f32], &[u32])], out_shape: &[u32]) -> Result<Vec<f32>, &'static str> {
+fn eval_node(
+    node: &Node,
+    ins: &[(&[f32], &[u32])],
+    out_shape: &[u32],
+) -> Result<Vec<f32>, &'static str> {
     let x = ins.first().map(|i| i.0).unwrap_or(&[]);
     let xs = ins.first().map(|i| i.1).unwrap_or(&[]);
     Ok(match &node.op {
@@ -181,7 +188,14 @@ fn eval_node(node: &Node, ins: &[(&[f32], &[u32])], out_shape: &[u32]) -> Result
                     )
                 }
                 weights => {
-                    let (l, w) = int8_layer(weights, c.input_quant, node, c.bias.as_ref(), c.activation, out)?;
+                    let (l, w) = int8_layer(
+                        weights,
+                        c.input_quant,
+                        node,
+                        c.bias.as_ref(),
+                        c.activation,
+                        out,
+                    )?;
                     let xq = quantize_input(x, &l);
                     kernels::conv2d(
                         &g,
@@ -214,7 +228,14 @@ fn eval_node(node: &Node, ins: &[(&[f32], &[u32])], out_shape: &[u32]) -> Result
                     )
                 }
                 weights => {
-                    let (l, w) = int8_layer(weights, d.input_quant, node, d.bias.as_ref(), d.activation, out)?;
+                    let (l, w) = int8_layer(
+                        weights,
+                        d.input_quant,
+                        node,
+                        d.bias.as_ref(),
+                        d.activation,
+                        out,
+                    )?;
                     let xq = quantize_input(x, &l);
                     kernels::dense(
                         n,
@@ -237,7 +258,9 @@ fn eval_node(node: &Node, ins: &[(&[f32], &[u32])], out_shape: &[u32]) -> Result
         Op::MaxPool(p) => kernels::max_pool(&Window::pool(p, xs, out_shape), x),
         Op::AvgPool(p) => kernels::avg_pool(&Window::pool(p, xs, out_shape), x),
         Op::GlobalAvgPool => kernels::global_avg_pool(x, xs[2] as usize * xs[3] as usize),
-        Op::PadChannels { before, after } => kernels::pad_channels(x, xs, *before as usize, *after as usize),
+        Op::PadChannels { before, after } => {
+            kernels::pad_channels(x, xs, *before as usize, *after as usize)
+        }
         Op::Concat { axis } => kernels::concat(ins, *axis as usize),
         Op::Reshape { .. } | Op::Flatten => x.to_vec(),
         Op::Transpose { perm } => kernels::transpose(x, xs, perm),

@@ -76,7 +76,11 @@ pub fn scale_round(acc: i64, m: f32) -> i64 {
             let q = mag >> shift;
             let rem = mag & ((1u128 << shift) - 1);
             let half = 1u128 << (shift - 1);
-            let q = if rem > half || (rem == half && q & 1 == 1) { q + 1 } else { q };
+            let q = if rem > half || (rem == half && q & 1 == 1) {
+                q + 1
+            } else {
+                q
+            };
             if p < 0 {
                 -(q as i128)
             } else {
@@ -104,7 +108,10 @@ pub fn activation_bounds(act: Activation, output: QuantParams) -> (i8, i8) {
     match act {
         Activation::None => (i8::MIN, i8::MAX),
         Activation::Relu => (output.zero_point, i8::MAX),
-        Activation::Relu6 => (output.zero_point, quantize(6.0, output).max(output.zero_point)),
+        Activation::Relu6 => (
+            output.zero_point,
+            quantize(6.0, output).max(output.zero_point),
+        ),
     }
 }
 
@@ -155,7 +162,8 @@ impl Int8Layer {
     /// Output value of one accumulator (bias excluded): requantised and
     /// clamped by the fused activation.
     pub fn finish(&self, acc_with_bias: i64) -> i8 {
-        requantize(acc_with_bias, self.multiplier, self.output.zero_point).clamp(self.act_lo, self.act_hi)
+        requantize(acc_with_bias, self.multiplier, self.output.zero_point)
+            .clamp(self.act_lo, self.act_hi)
     }
 }
 
@@ -192,7 +200,12 @@ mod tests {
         assert_eq!(scale_round(7, 0.25), 2); // 1.75
         assert_eq!(scale_round(1000, 3.0), 3000);
         // Compare with f64 arithmetic, exact for these magnitudes.
-        for (acc, m) in [(12345i64, 0.0123f32), (-99999, 0.000_731), (77, 1.37), (-1, 0.49999997)] {
+        for (acc, m) in [
+            (12345i64, 0.0123f32),
+            (-99999, 0.000_731),
+            (77, 1.37),
+            (-1, 0.49999997),
+        ] {
             let want = libm::rint(acc as f64 * m as f64) as i64;
             assert_eq!(scale_round(acc, m), want, "{acc} * {m}");
         }
@@ -219,7 +232,14 @@ mod tests {
     fn f32_bias_is_converted_to_the_accumulator_scale() {
         assert_eq!(bias_to_i32(1.0, qp(0.5, 0), qp(0.25, 0)), 8);
         assert_eq!(bias_to_i32(-0.3, qp(0.1, 5), qp(1.0, 0)), -3);
-        let l = Int8Layer::new(qp(0.5, 0), qp(0.25, 0), qp(1.0, 0), Some(&Bias::F32(alloc::vec![1.0, 2.0])), Activation::Relu, 2);
+        let l = Int8Layer::new(
+            qp(0.5, 0),
+            qp(0.25, 0),
+            qp(1.0, 0),
+            Some(&Bias::F32(alloc::vec![1.0, 2.0])),
+            Activation::Relu,
+            2,
+        );
         assert_eq!(l.bias, alloc::vec![8, 16]);
         assert_eq!(l.multiplier, 0.125);
         assert_eq!(l.finish(-50), 0);

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use super::*;
 use crate::format::sample::{pseudo_random, tiny_classifier};
 use crate::format::{
-    Conv2d, Dense, DetectorPreprocessing, Graph, Header, ModelKind, Pool2d, Preprocessing, QuantParams, Tensor,
+    Conv2d, Dense, DetectorPreprocessing, Graph, Header, ModelKind, Pool2d, Preprocessing,
+    QuantParams, Tensor,
 };
 
 /// A detector-kind model around `graph` (detectors have no output-size
@@ -46,7 +47,14 @@ pub(crate) fn single_op(op: Op, input_shape: Vec<u32>) -> ModelFile {
     model_with_graph(g, input_shape)
 }
 
-pub(crate) fn conv_op(weight: Tensor, bias: Option<Vec<f32>>, stride: u16, dilation: u16, padding: [u16; 4], groups: u32) -> Op {
+pub(crate) fn conv_op(
+    weight: Tensor,
+    bias: Option<Vec<f32>>,
+    stride: u16,
+    dilation: u16,
+    padding: [u16; 4],
+    groups: u32,
+) -> Op {
     Op::Conv2d(Conv2d {
         weight,
         bias: bias.map(Bias::F32),
@@ -71,10 +79,21 @@ fn iota(n: usize) -> Vec<f32> {
 fn conv_with_asymmetric_padding_and_stride() {
     // 1x1x3x3 input 0..9, 2x2 kernel of ones, pad top 1 / left 0 / bottom 0 / right 1, stride 2.
     let w = Tensor::f32(vec![1, 1, 2, 2], vec![1.0; 4]);
-    let m = single_op(conv_op(w, Some(vec![0.5]), 2, 1, [1, 0, 0, 1], 1), vec![1, 1, 3, 3]);
+    let m = single_op(
+        conv_op(w, Some(vec![0.5]), 2, 1, [1, 0, 0, 1], 1),
+        vec![1, 1, 3, 3],
+    );
     let y = run1(&m, &iota(9));
     // Padded input rows: [pad], [0 1 2 p], [3 4 5 p], [6 7 8 p]; windows at (0,0),(0,2),(2,0),(2,2).
-    assert_eq!(y, vec![0.0 + 1.0 + 0.5, 2.0 + 0.5, 3.0 + 4.0 + 6.0 + 7.0 + 0.5, 5.0 + 8.0 + 0.5]);
+    assert_eq!(
+        y,
+        vec![
+            0.0 + 1.0 + 0.5,
+            2.0 + 0.5,
+            3.0 + 4.0 + 6.0 + 7.0 + 0.5,
+            5.0 + 8.0 + 0.5
+        ]
+    );
 }
 
 #[test]
@@ -87,7 +106,10 @@ fn dilated_and_depthwise_conv() {
     assert_eq!(y[0], 0.0 + 2.0 * 2.0 + 3.0 * 10.0 + 4.0 * 12.0);
     // Depthwise: each channel scaled by its own weight.
     let w = Tensor::f32(vec![2, 1, 1, 1], vec![2.0, -1.0]);
-    let m = single_op(conv_op(w, Some(vec![0.0, 1.0]), 1, 1, [0; 4], 2), vec![1, 2, 1, 2]);
+    let m = single_op(
+        conv_op(w, Some(vec![0.0, 1.0]), 1, 1, [0; 4], 2),
+        vec![1, 2, 1, 2],
+    );
     assert_eq!(run1(&m, &[1.0, 2.0, 3.0, 4.0]), vec![2.0, 4.0, -2.0, -3.0]);
 }
 
@@ -110,9 +132,23 @@ fn pooling_ignores_padding() {
 
 #[test]
 fn layout_ops() {
-    let m = single_op(Op::PadChannels { before: 1, after: 2 }, vec![1, 1, 1, 2]);
-    assert_eq!(run1(&m, &[5.0, 6.0]), vec![0.0, 0.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0]);
-    let m = single_op(Op::Transpose { perm: vec![0, 2, 3, 1] }, vec![1, 2, 2, 3]);
+    let m = single_op(
+        Op::PadChannels {
+            before: 1,
+            after: 2,
+        },
+        vec![1, 1, 1, 2],
+    );
+    assert_eq!(
+        run1(&m, &[5.0, 6.0]),
+        vec![0.0, 0.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0]
+    );
+    let m = single_op(
+        Op::Transpose {
+            perm: vec![0, 2, 3, 1],
+        },
+        vec![1, 2, 2, 3],
+    );
     let y = run1(&m, &iota(12));
     // NCHW -> NHWC: element (h, w, c) = c * 6 + h * 3 + w.
     assert_eq!(&y[..6], &[0.0, 6.0, 1.0, 7.0, 2.0, 8.0]);
@@ -133,7 +169,12 @@ fn activations() {
     for (a, b) in y.iter().zip(&e) {
         assert!((a - b / s).abs() < 1e-6);
     }
-    let m = single_op(Op::PRelu { slope: vec![0.5, 0.25] }, vec![1, 2, 1, 1]);
+    let m = single_op(
+        Op::PRelu {
+            slope: vec![0.5, 0.25],
+        },
+        vec![1, 2, 1, 1],
+    );
     assert_eq!(run1(&m, &[-2.0, -2.0]), vec![-1.0, -0.5]);
     let m = single_op(Op::Sigmoid, vec![1, 1]);
     assert!((run1(&m, &[0.0])[0] - 0.5).abs() < 1e-7);
@@ -143,16 +184,28 @@ fn activations() {
 
 #[test]
 fn int8_dense_matches_hand_arithmetic() {
-    let iq = QuantParams { scale: 0.5, zero_point: 2 };
-    let wq = QuantParams { scale: 0.25, zero_point: 0 };
-    let oq = QuantParams { scale: 1.0, zero_point: -1 };
+    let iq = QuantParams {
+        scale: 0.5,
+        zero_point: 2,
+    };
+    let wq = QuantParams {
+        scale: 0.25,
+        zero_point: 0,
+    };
+    let oq = QuantParams {
+        scale: 1.0,
+        zero_point: -1,
+    };
     let mut g = Graph::default();
     let y = g.push(
         "fc",
         Op::Dense(Dense {
             weight: Tensor {
                 shape: vec![1, 2],
-                values: Weights::I8 { data: vec![4, -8], quant: wq },
+                values: Weights::I8 {
+                    data: vec![4, -8],
+                    quant: wq,
+                },
             },
             bias: Some(Bias::I32(vec![6])),
             activation: Activation::None,
@@ -195,8 +248,14 @@ fn bad_inputs_are_typed_errors() {
     );
     let mut x = vec![0.0; 48 * 48];
     x[7] = f32::NAN;
-    assert_eq!(run_reference(&m, &x), Err(RefError::NonFiniteInput { index: 7 }));
+    assert_eq!(
+        run_reference(&m, &x),
+        Err(RefError::NonFiniteInput { index: 7 })
+    );
     let mut broken = m.clone();
     broken.graph.nodes[0].inputs = vec![5];
-    assert!(matches!(run_reference(&broken, &[0.0; 48 * 48]), Err(RefError::InvalidModel(_))));
+    assert!(matches!(
+        run_reference(&broken, &[0.0; 48 * 48]),
+        Err(RefError::InvalidModel(_))
+    ));
 }

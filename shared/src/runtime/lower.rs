@@ -19,7 +19,9 @@ use tract_core::ops::einsum::EinSum;
 use tract_core::ops::nn::{DataFormat, Reduce, Reducer, Softmax, SoftmaxKind};
 use tract_core::ops::quant::{quantize_linear_i8, DequantizeLinearF32};
 
-use crate::format::{Activation, Bias, Conv2d, Dense, ModelFile, Node, Op, Pool2d, QuantParams, Weights};
+use crate::format::{
+    Activation, Bias, Conv2d, Dense, ModelFile, Node, Op, Pool2d, QuantParams, Weights,
+};
 use crate::reference::qmath::{self, Int8Layer};
 
 /// One value of the file's graph in the tract graph.
@@ -65,7 +67,9 @@ pub(super) fn lower(file: &ModelFile, shapes: Vec<Vec<u32>>) -> Result<Lowered, 
     };
     let err = |node| move |error| LowerError { node, error };
     let input_shape: Vec<usize> = l.shapes[0].iter().map(|&d| d as usize).collect();
-    let source = l.tm.add_source("input", f32::fact(&input_shape)).map_err(err(None))?;
+    let source =
+        l.tm.add_source("input", f32::fact(&input_shape))
+            .map_err(err(None))?;
     l.wires.push(Wire::F32(source));
     for (i, node) in file.graph.nodes.iter().enumerate() {
         l.node = i;
@@ -93,7 +97,12 @@ impl Lower {
         format!("n{}.{}.{}", self.node, what, self.names)
     }
 
-    fn wire(&mut self, what: &str, op: impl Into<Box<dyn TypedOp>>, inputs: &[OutletId]) -> TractResult<OutletId> {
+    fn wire(
+        &mut self,
+        what: &str,
+        op: impl Into<Box<dyn TypedOp>>,
+        inputs: &[OutletId],
+    ) -> TractResult<OutletId> {
         let name = self.name(what);
         Ok(self.tm.wire_node(name, op, inputs)?[0])
     }
@@ -108,7 +117,13 @@ impl Lower {
     }
 
     /// Binary op of `x` with a constant.
-    fn with_const(&mut self, what: &str, op: ops::binary::TypedBinOp, x: OutletId, c: Tensor) -> TractResult<OutletId> {
+    fn with_const(
+        &mut self,
+        what: &str,
+        op: ops::binary::TypedBinOp,
+        x: OutletId,
+        c: Tensor,
+    ) -> TractResult<OutletId> {
         let c = self.konst(&format!("{what}.const"), c)?;
         self.wire(what, op, &[x, c])
     }
@@ -121,7 +136,11 @@ impl Lower {
                 if let Some(d) = self.dequantized[v] {
                     return Ok(d);
                 }
-                let d = self.wire("dequantize", DequantizeLinearF32::new(q.scale, q.zero_point as i32), &[o])?;
+                let d = self.wire(
+                    "dequantize",
+                    DequantizeLinearF32::new(q.scale, q.zero_point as i32),
+                    &[o],
+                )?;
                 self.dequantized[v] = Some(d);
                 Ok(d)
             }
@@ -140,15 +159,27 @@ impl Lower {
         let (lo, hi) = qmath::saturation_bounds(q);
         let x = self.with_const("quantize.lo", ops::math::max(), x, scalar_rank(lo, rank)?)?;
         let x = self.with_const("quantize.hi", ops::math::min(), x, scalar_rank(hi, rank)?)?;
-        self.wire("quantize", quantize_linear_i8(1.0 / q.scale, q.zero_point), &[x])
+        self.wire(
+            "quantize",
+            quantize_linear_i8(1.0 / q.scale, q.zero_point),
+            &[x],
+        )
     }
 
-    fn f32_activation(&mut self, x: OutletId, act: Activation, rank: usize) -> TractResult<OutletId> {
+    fn f32_activation(
+        &mut self,
+        x: OutletId,
+        act: Activation,
+        rank: usize,
+    ) -> TractResult<OutletId> {
         match act {
             Activation::None => Ok(x),
-            Activation::Relu => self.with_const("relu", ops::math::max(), x, scalar_rank(0f32, rank)?),
+            Activation::Relu => {
+                self.with_const("relu", ops::math::max(), x, scalar_rank(0f32, rank)?)
+            }
             Activation::Relu6 => {
-                let x = self.with_const("relu6.lo", ops::math::max(), x, scalar_rank(0f32, rank)?)?;
+                let x =
+                    self.with_const("relu6.lo", ops::math::max(), x, scalar_rank(0f32, rank)?)?;
                 self.with_const("relu6.hi", ops::math::min(), x, scalar_rank(6f32, rank)?)
             }
         }
@@ -181,7 +212,15 @@ impl Lower {
         ])
     }
 
-    fn int8_layer(&self, node: &Node, weights: &Weights, input_quant: Option<QuantParams>, bias: Option<&Bias>, act: Activation, out: usize) -> TractResult<(Int8Layer, Vec<i8>)> {
+    fn int8_layer(
+        &self,
+        node: &Node,
+        weights: &Weights,
+        input_quant: Option<QuantParams>,
+        bias: Option<&Bias>,
+        act: Activation,
+        out: usize,
+    ) -> TractResult<(Int8Layer, Vec<i8>)> {
         let Weights::I8 { data, quant } = weights else {
             bail!("int8 layer without int8 weights")
         };
@@ -222,16 +261,33 @@ impl Lower {
                 let x = self.f32_of(v)?;
                 let k = self.konst("kernel", Tensor::from_shape(&ws, w)?)?;
                 let b = self.f32_bias(c.bias.as_ref(), &[ws[0]])?;
-                let op = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group, q_params: None };
+                let op = Conv {
+                    pool_spec,
+                    kernel_fmt: KernelFormat::OIHW,
+                    group,
+                    q_params: None,
+                };
                 let y = self.wire("conv", op, &[x, k, b])?;
                 Ok(Wire::F32(self.f32_activation(y, c.activation, 4)?))
             }
             weights => {
-                let (l, w) = self.int8_layer(node, weights, c.input_quant, c.bias.as_ref(), c.activation, ws[0])?;
+                let (l, w) = self.int8_layer(
+                    node,
+                    weights,
+                    c.input_quant,
+                    c.bias.as_ref(),
+                    c.activation,
+                    ws[0],
+                )?;
                 let x = self.i8_of(v, l.input)?;
                 let k = self.konst("kernel", Tensor::from_shape(&ws, &w)?)?;
                 let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
-                let op = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group, q_params: Some(DatumType::I8) };
+                let op = Conv {
+                    pool_spec,
+                    kernel_fmt: KernelFormat::OIHW,
+                    group,
+                    q_params: Some(DatumType::I8),
+                };
                 let y = self.wire("qconv", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
                 self.int8_layers += 1;
                 Ok(Wire::I8(self.i8_clamp(y, l.act_lo, l.act_hi, 4)?, l.output))
@@ -246,17 +302,32 @@ impl Lower {
             Weights::F32(w) => {
                 let x = self.f32_of(v)?;
                 let k = self.konst("weight", Tensor::from_shape(&ws, w)?)?;
-                let y = self.wire("matmul", EinSum::new("ik,jk->ij".parse()?, f32::datum_type()), &[x, k])?;
+                let y = self.wire(
+                    "matmul",
+                    EinSum::new("ik,jk->ij".parse()?, f32::datum_type()),
+                    &[x, k],
+                )?;
                 let b = self.f32_bias(d.bias.as_ref(), &[1, ws[0]])?;
                 let y = self.wire("bias", ops::math::add(), &[y, b])?;
                 Ok(Wire::F32(self.f32_activation(y, d.activation, 2)?))
             }
             weights => {
-                let (l, w) = self.int8_layer(node, weights, d.input_quant, d.bias.as_ref(), d.activation, ws[0])?;
+                let (l, w) = self.int8_layer(
+                    node,
+                    weights,
+                    d.input_quant,
+                    d.bias.as_ref(),
+                    d.activation,
+                    ws[0],
+                )?;
                 let x = self.i8_of(v, l.input)?;
                 let k = self.konst("weight", Tensor::from_shape(&ws, &w)?)?;
                 let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
-                let op = EinSum::newq("ik,jk,j,,,,,,->ij".parse()?, i32::datum_type(), DatumType::I8);
+                let op = EinSum::newq(
+                    "ik,jk,j,,,,,,->ij".parse()?,
+                    i32::datum_type(),
+                    DatumType::I8,
+                );
                 let y = self.wire("qmatmul", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
                 self.int8_layers += 1;
                 Ok(Wire::I8(self.i8_clamp(y, l.act_lo, l.act_hi, 2)?, l.output))
@@ -281,7 +352,12 @@ impl Lower {
     }
 
     /// Applies a grid-preserving op to value `v` in its own domain.
-    fn same_domain(&mut self, v: usize, what: &str, op: impl Into<Box<dyn TypedOp>>) -> TractResult<Wire> {
+    fn same_domain(
+        &mut self,
+        v: usize,
+        what: &str,
+        op: impl Into<Box<dyn TypedOp>>,
+    ) -> TractResult<Wire> {
         Ok(match self.wires[v] {
             Wire::F32(o) => Wire::F32(self.wire(what, op, &[o])?),
             Wire::I8(o, q) => Wire::I8(self.wire(what, op, &[o])?, q),
@@ -301,7 +377,11 @@ impl Lower {
             Op::Add | Op::Mul => {
                 let a = self.f32_of(v)?;
                 let b = self.f32_of(node.inputs[1] as usize)?;
-                let op = if matches!(node.op, Op::Add) { ops::math::add() } else { ops::math::mul() };
+                let op = if matches!(node.op, Op::Add) {
+                    ops::math::add()
+                } else {
+                    ops::math::mul()
+                };
                 Ok(Wire::F32(self.wire("binary", op, &[a, b])?))
             }
             Op::Relu => match self.wires[v] {
@@ -310,30 +390,61 @@ impl Lower {
             },
             Op::Relu6 => {
                 let x = self.f32_of(v)?;
-                Ok(Wire::F32(self.f32_activation(x, Activation::Relu6, rank)?))
+                Ok(Wire::F32(self.f32_activation(
+                    x,
+                    Activation::Relu6,
+                    rank,
+                )?))
             }
             Op::PRelu { slope } => {
                 let x = self.f32_of(v)?;
                 let mut shape = vec![1usize; rank];
                 shape[1] = slope.len();
-                let pos = self.with_const("prelu.pos", ops::math::max(), x, scalar_rank(0f32, rank)?)?;
-                let neg = self.with_const("prelu.neg", ops::math::min(), x, scalar_rank(0f32, rank)?)?;
-                let neg = self.with_const("prelu.slope", ops::math::mul(), neg, Tensor::from_shape(&shape, slope)?)?;
-                Ok(Wire::F32(self.wire("prelu", ops::math::add(), &[pos, neg])?))
+                let pos =
+                    self.with_const("prelu.pos", ops::math::max(), x, scalar_rank(0f32, rank)?)?;
+                let neg =
+                    self.with_const("prelu.neg", ops::math::min(), x, scalar_rank(0f32, rank)?)?;
+                let neg = self.with_const(
+                    "prelu.slope",
+                    ops::math::mul(),
+                    neg,
+                    Tensor::from_shape(&shape, slope)?,
+                )?;
+                Ok(Wire::F32(self.wire(
+                    "prelu",
+                    ops::math::add(),
+                    &[pos, neg],
+                )?))
             }
             Op::MaxPool(p) => {
-                let op = MaxPool { pool_spec: self.pool_spec(v, p), with_index_outputs: None };
+                let op = MaxPool {
+                    pool_spec: self.pool_spec(v, p),
+                    with_index_outputs: None,
+                };
                 self.same_domain(v, "max_pool", op)
             }
             Op::AvgPool(p) => {
-                let op = SumPool { pool_spec: self.pool_spec(v, p), count_include_pad: false, normalize: true };
+                let op = SumPool {
+                    pool_spec: self.pool_spec(v, p),
+                    count_include_pad: false,
+                    normalize: true,
+                };
                 f32_unary(self, "avg_pool", Box::new(op))
             }
             Op::GlobalAvgPool => {
                 let plane = self.shapes[v][2] as f32 * self.shapes[v][3] as f32;
-                let s = f32_unary(self, "gap.sum", Box::new(Reduce::new(tvec![2, 3], Reducer::Sum)))?;
+                let s = f32_unary(
+                    self,
+                    "gap.sum",
+                    Box::new(Reduce::new(tvec![2, 3], Reducer::Sum)),
+                )?;
                 let Wire::F32(s) = s else { unreachable!() };
-                Ok(Wire::F32(self.with_const("gap.mean", ops::math::mul(), s, scalar_rank(1.0 / plane, 4)?)?))
+                Ok(Wire::F32(self.with_const(
+                    "gap.mean",
+                    ops::math::mul(),
+                    s,
+                    scalar_rank(1.0 / plane, 4)?,
+                )?))
             }
             Op::PadChannels { before, after } => {
                 let pads = vec![(0, 0), (*before as usize, *after as usize), (0, 0), (0, 0)];
@@ -341,10 +452,16 @@ impl Lower {
                     Wire::I8(_, q) => tensor0(q.zero_point),
                     Wire::F32(_) => tensor0(0f32),
                 };
-                self.same_domain(v, "pad_channels", Pad::new(pads, PadMode::Constant(Arc::new(value))))
+                self.same_domain(
+                    v,
+                    "pad_channels",
+                    Pad::new(pads, PadMode::Constant(Arc::new(value))),
+                )
             }
             Op::Concat { axis } => {
-                let op = TypedConcat { axis: *axis as usize };
+                let op = TypedConcat {
+                    axis: *axis as usize,
+                };
                 let grids: Vec<Option<QuantParams>> = node
                     .inputs
                     .iter()
@@ -355,10 +472,18 @@ impl Lower {
                     .collect();
                 let common = grids[0].filter(|q| grids.iter().all(|g| *g == Some(*q)));
                 if let Some(q) = common {
-                    let ins: Vec<OutletId> = node.inputs.iter().map(|&i| self.i8_of(i as usize, q)).collect::<TractResult<_>>()?;
+                    let ins: Vec<OutletId> = node
+                        .inputs
+                        .iter()
+                        .map(|&i| self.i8_of(i as usize, q))
+                        .collect::<TractResult<_>>()?;
                     Ok(Wire::I8(self.wire("concat", op, &ins)?, q))
                 } else {
-                    let ins: Vec<OutletId> = node.inputs.iter().map(|&i| self.f32_of(i as usize)).collect::<TractResult<_>>()?;
+                    let ins: Vec<OutletId> = node
+                        .inputs
+                        .iter()
+                        .map(|&i| self.f32_of(i as usize))
+                        .collect::<TractResult<_>>()?;
                     Ok(Wire::F32(self.wire("concat", op, &ins)?))
                 }
             }
@@ -367,28 +492,45 @@ impl Lower {
                 if self.shapes[v] == self.shapes[out] {
                     return Ok(self.wires[v]);
                 }
-                let from: TVec<TDim> = self.shapes[v].iter().map(|&d| (d as usize).to_dim()).collect();
-                let to: TVec<TDim> = self.shapes[out].iter().map(|&d| (d as usize).to_dim()).collect();
+                let from: TVec<TDim> = self.shapes[v]
+                    .iter()
+                    .map(|&d| (d as usize).to_dim())
+                    .collect();
+                let to: TVec<TDim> = self.shapes[out]
+                    .iter()
+                    .map(|&d| (d as usize).to_dim())
+                    .collect();
                 self.same_domain(v, "reshape", AxisOp::Reshape(0, from, to))
             }
             Op::Transpose { perm } => {
                 let mut current: Vec<usize> = (0..rank).collect();
                 let mut w = self.wires[v];
                 for (target, &axis) in perm.iter().enumerate() {
-                    let at = current.iter().position(|&a| a == axis as usize).context("bad permutation")?;
+                    let at = current
+                        .iter()
+                        .position(|&a| a == axis as usize)
+                        .context("bad permutation")?;
                     if at != target {
                         let moved = current.remove(at);
                         current.insert(target, moved);
                         w = match w {
-                            Wire::F32(o) => Wire::F32(self.wire("transpose", AxisOp::Move(at, target), &[o])?),
-                            Wire::I8(o, q) => Wire::I8(self.wire("transpose", AxisOp::Move(at, target), &[o])?, q),
+                            Wire::F32(o) => {
+                                Wire::F32(self.wire("transpose", AxisOp::Move(at, target), &[o])?)
+                            }
+                            Wire::I8(o, q) => {
+                                Wire::I8(self.wire("transpose", AxisOp::Move(at, target), &[o])?, q)
+                            }
                         };
                     }
                 }
                 Ok(w)
             }
             Op::Softmax { axis } => {
-                let op = Softmax { axes: tvec![*axis as usize], quant_output_dt: None, kind: SoftmaxKind::Softmax };
+                let op = Softmax {
+                    axes: tvec![*axis as usize],
+                    quant_output_dt: None,
+                    kind: SoftmaxKind::Softmax,
+                };
                 f32_unary(self, "softmax", Box::new(op))
             }
             Op::Sigmoid => f32_unary(self, "sigmoid", Box::new(ops::nn::sigmoid())),

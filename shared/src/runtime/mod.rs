@@ -21,8 +21,8 @@ mod lower;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tract_core::prelude::{tvec, IntoTValue, Tensor, TypedModel, TypedSimplePlan};
 use tract_core::model::IntoRunnable;
+use tract_core::prelude::{tvec, IntoTValue, Tensor, TypedModel, TypedSimplePlan};
 
 use crate::format::{self, infer_shapes, FormatError, Header, ModelFile, ModelKind};
 use crate::reference::{check_input, RefError};
@@ -59,7 +59,11 @@ pub enum RuntimeError {
     },
     /// The input holds a different number of values than the model's input shape.
     #[error("input has {found} values but the model expects {expected} (shape {shape:?}); preprocess to the model's input size")]
-    InputLength { expected: usize, found: usize, shape: Vec<usize> },
+    InputLength {
+        expected: usize,
+        found: usize,
+        shape: Vec<usize>,
+    },
     /// The input holds NaN or an infinity.
     #[error("input value {index} is NaN or infinite; check the preprocessing")]
     NonFiniteInput { index: usize },
@@ -140,12 +144,18 @@ impl Model {
         let shapes = infer_shapes(&file.graph, &file.header.input_shape).map_err(format_err)?;
         let dims = |s: &Vec<u32>| s.iter().map(|&d| d as usize).collect::<Vec<usize>>();
         let input_shape = dims(&shapes[0]);
-        let output_shapes = file.graph.outputs.iter().map(|&o| dims(&shapes[o as usize])).collect();
-        let build_err = |node: Option<usize>, e: tract_core::prelude::TractError| RuntimeError::Build {
-            path: path.map(Path::to_path_buf),
-            node: node.map(|i| (i, file.graph.nodes[i].name.clone())),
-            message: format!("{e:#}"),
-        };
+        let output_shapes = file
+            .graph
+            .outputs
+            .iter()
+            .map(|&o| dims(&shapes[o as usize]))
+            .collect();
+        let build_err =
+            |node: Option<usize>, e: tract_core::prelude::TractError| RuntimeError::Build {
+                path: path.map(Path::to_path_buf),
+                node: node.map(|i| (i, file.graph.nodes[i].name.clone())),
+                message: format!("{e:#}"),
+            };
         let lowered = lower::lower(file, shapes).map_err(|e| build_err(e.node, e.error))?;
         let plan = optimize(lowered.model).map_err(|e| build_err(None, e))?;
         Ok(Model {
@@ -212,9 +222,13 @@ impl Model {
                 shape: self.input_shape.clone(),
             },
             RefError::NonFiniteInput { index } => RuntimeError::NonFiniteInput { index },
-            RefError::InvalidModel(e) => RuntimeError::Inference { message: e.to_string() },
+            RefError::InvalidModel(e) => RuntimeError::Inference {
+                message: e.to_string(),
+            },
         })?;
-        let inference = |e: tract_core::prelude::TractError| RuntimeError::Inference { message: format!("{e:#}") };
+        let inference = |e: tract_core::prelude::TractError| RuntimeError::Inference {
+            message: format!("{e:#}"),
+        };
         let x = Tensor::from_shape(&self.input_shape, input).map_err(inference)?;
         let outputs = self.plan.run(tvec![x.into_tvalue()]).map_err(inference)?;
         outputs

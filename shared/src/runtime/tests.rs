@@ -9,7 +9,9 @@ use crate::reference::run_reference_outputs;
 use crate::reference::tests::{conv_op, model_with_graph, single_op};
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
 /// Largest |tract - reference| over all outputs of all inputs, relative to
@@ -34,7 +36,10 @@ fn max_rel_diff(m: &ModelFile, inputs: &[Vec<f32>]) -> f32 {
 fn check_f32(what: &str, m: &ModelFile) {
     let inputs = random_inputs(m, 4, 42);
     let d = max_rel_diff(m, &inputs);
-    assert!(d <= 1e-4, "{what}: tract f32 differs from the reference by {d}");
+    assert!(
+        d <= 1e-4,
+        "{what}: tract f32 differs from the reference by {d}"
+    );
 }
 
 #[test]
@@ -50,7 +55,10 @@ fn tiny_classifier_f32_matches_reference() {
 }
 
 fn weight(o: u32, i: u32, k: u32, seed: u64) -> Tensor {
-    Tensor::f32(vec![o, i, k, k], pseudo_random(seed, (o * i * k * k) as usize, 0.5))
+    Tensor::f32(
+        vec![o, i, k, k],
+        pseudo_random(seed, (o * i * k * k) as usize, 0.5),
+    )
 }
 
 fn bias(n: usize, seed: u64) -> Option<Vec<f32>> {
@@ -67,21 +75,55 @@ fn with_activation(mut op: Op, act: Activation) -> Op {
 /// Conv layers covering every geometry: (name, op, input shape).
 fn conv_cases() -> Vec<(&'static str, Op, Vec<u32>)> {
     vec![
-        ("conv3x3", conv_op(weight(4, 3, 3, 1), bias(4, 2), 1, 1, [1; 4], 1), vec![1, 3, 9, 9]),
-        ("depthwise", conv_op(weight(6, 1, 3, 3), bias(6, 4), 1, 1, [1; 4], 6), vec![1, 6, 8, 8]),
-        ("grouped", conv_op(weight(4, 2, 3, 5), None, 1, 1, [1; 4], 2), vec![1, 4, 7, 7]),
-        ("asymmetric_padding", conv_op(weight(3, 2, 3, 6), bias(3, 7), 1, 1, [1, 0, 2, 1], 1), vec![1, 2, 6, 7]),
-        ("stride2", conv_op(weight(5, 3, 3, 8), bias(5, 9), 2, 1, [1; 4], 1), vec![1, 3, 11, 10]),
-        ("dilation2", conv_op(weight(2, 2, 3, 10), bias(2, 11), 1, 2, [2; 4], 1), vec![1, 2, 9, 9]),
-        ("pointwise", conv_op(weight(8, 4, 1, 12), bias(8, 13), 1, 1, [0; 4], 1), vec![1, 4, 5, 5]),
+        (
+            "conv3x3",
+            conv_op(weight(4, 3, 3, 1), bias(4, 2), 1, 1, [1; 4], 1),
+            vec![1, 3, 9, 9],
+        ),
+        (
+            "depthwise",
+            conv_op(weight(6, 1, 3, 3), bias(6, 4), 1, 1, [1; 4], 6),
+            vec![1, 6, 8, 8],
+        ),
+        (
+            "grouped",
+            conv_op(weight(4, 2, 3, 5), None, 1, 1, [1; 4], 2),
+            vec![1, 4, 7, 7],
+        ),
+        (
+            "asymmetric_padding",
+            conv_op(weight(3, 2, 3, 6), bias(3, 7), 1, 1, [1, 0, 2, 1], 1),
+            vec![1, 2, 6, 7],
+        ),
+        (
+            "stride2",
+            conv_op(weight(5, 3, 3, 8), bias(5, 9), 2, 1, [1; 4], 1),
+            vec![1, 3, 11, 10],
+        ),
+        (
+            "dilation2",
+            conv_op(weight(2, 2, 3, 10), bias(2, 11), 1, 2, [2; 4], 1),
+            vec![1, 2, 9, 9],
+        ),
+        (
+            "pointwise",
+            conv_op(weight(8, 4, 1, 12), bias(8, 13), 1, 1, [0; 4], 1),
+            vec![1, 4, 5, 5],
+        ),
         (
             "relu",
-            with_activation(conv_op(weight(4, 3, 3, 14), bias(4, 15), 1, 1, [1; 4], 1), Activation::Relu),
+            with_activation(
+                conv_op(weight(4, 3, 3, 14), bias(4, 15), 1, 1, [1; 4], 1),
+                Activation::Relu,
+            ),
             vec![1, 3, 6, 6],
         ),
         (
             "relu6",
-            with_activation(conv_op(weight(4, 3, 3, 16), bias(4, 17), 2, 1, [0, 1, 1, 0], 1), Activation::Relu6),
+            with_activation(
+                conv_op(weight(4, 3, 3, 16), bias(4, 17), 2, 1, [0, 1, 1, 0], 1),
+                Activation::Relu6,
+            ),
             vec![1, 3, 6, 6],
         ),
     ]
@@ -115,28 +157,113 @@ fn every_conv_geometry_matches_reference() {
 fn every_other_op_matches_reference() {
     let cases: Vec<(&str, Op, Vec<u32>)> = vec![
         ("dense", dense_op(5, 12, Activation::None, 1), vec![1, 12]),
-        ("dense_relu", dense_op(5, 12, Activation::Relu, 2), vec![1, 12]),
-        ("dense_relu6", dense_op(5, 12, Activation::Relu6, 3), vec![1, 12]),
+        (
+            "dense_relu",
+            dense_op(5, 12, Activation::Relu, 2),
+            vec![1, 12],
+        ),
+        (
+            "dense_relu6",
+            dense_op(5, 12, Activation::Relu6, 3),
+            vec![1, 12],
+        ),
         ("relu", Op::Relu, vec![1, 3, 4, 4]),
         ("relu6", Op::Relu6, vec![1, 3, 4, 4]),
-        ("prelu", Op::PRelu { slope: vec![0.1, -0.5, 2.0] }, vec![1, 3, 4, 4]),
-        ("prelu_2d", Op::PRelu { slope: vec![0.3, 0.7] }, vec![1, 2]),
-        ("max_pool", Op::MaxPool(pool(2, 2, [0; 4])), vec![1, 2, 8, 8]),
-        ("max_pool_padded", Op::MaxPool(pool(3, 2, [1, 1, 1, 1])), vec![1, 2, 7, 8]),
-        ("max_pool_asymmetric", Op::MaxPool(pool(3, 1, [0, 2, 1, 0])), vec![1, 2, 5, 5]),
-        ("avg_pool", Op::AvgPool(pool(2, 2, [0; 4])), vec![1, 2, 8, 8]),
-        ("avg_pool_padded", Op::AvgPool(pool(3, 2, [1, 1, 1, 1])), vec![1, 2, 7, 8]),
-        ("avg_pool_asymmetric", Op::AvgPool(pool(3, 1, [2, 0, 0, 1])), vec![1, 2, 5, 5]),
+        (
+            "prelu",
+            Op::PRelu {
+                slope: vec![0.1, -0.5, 2.0],
+            },
+            vec![1, 3, 4, 4],
+        ),
+        (
+            "prelu_2d",
+            Op::PRelu {
+                slope: vec![0.3, 0.7],
+            },
+            vec![1, 2],
+        ),
+        (
+            "max_pool",
+            Op::MaxPool(pool(2, 2, [0; 4])),
+            vec![1, 2, 8, 8],
+        ),
+        (
+            "max_pool_padded",
+            Op::MaxPool(pool(3, 2, [1, 1, 1, 1])),
+            vec![1, 2, 7, 8],
+        ),
+        (
+            "max_pool_asymmetric",
+            Op::MaxPool(pool(3, 1, [0, 2, 1, 0])),
+            vec![1, 2, 5, 5],
+        ),
+        (
+            "avg_pool",
+            Op::AvgPool(pool(2, 2, [0; 4])),
+            vec![1, 2, 8, 8],
+        ),
+        (
+            "avg_pool_padded",
+            Op::AvgPool(pool(3, 2, [1, 1, 1, 1])),
+            vec![1, 2, 7, 8],
+        ),
+        (
+            "avg_pool_asymmetric",
+            Op::AvgPool(pool(3, 1, [2, 0, 0, 1])),
+            vec![1, 2, 5, 5],
+        ),
         ("global_avg_pool", Op::GlobalAvgPool, vec![1, 5, 6, 7]),
-        ("pad_channels", Op::PadChannels { before: 2, after: 1 }, vec![1, 3, 4, 5]),
-        ("reshape", Op::Reshape { shape: vec![1, 6, 10] }, vec![1, 3, 4, 5]),
-        ("reshape_same", Op::Reshape { shape: vec![1, 3, 4, 5] }, vec![1, 3, 4, 5]),
+        (
+            "pad_channels",
+            Op::PadChannels {
+                before: 2,
+                after: 1,
+            },
+            vec![1, 3, 4, 5],
+        ),
+        (
+            "reshape",
+            Op::Reshape {
+                shape: vec![1, 6, 10],
+            },
+            vec![1, 3, 4, 5],
+        ),
+        (
+            "reshape_same",
+            Op::Reshape {
+                shape: vec![1, 3, 4, 5],
+            },
+            vec![1, 3, 4, 5],
+        ),
         ("flatten", Op::Flatten, vec![1, 3, 4, 5]),
-        ("transpose_nhwc", Op::Transpose { perm: vec![0, 2, 3, 1] }, vec![1, 3, 4, 5]),
-        ("transpose_nchw", Op::Transpose { perm: vec![0, 3, 1, 2] }, vec![1, 3, 4, 5]),
-        ("transpose_reverse", Op::Transpose { perm: vec![3, 2, 1, 0] }, vec![1, 3, 4, 5]),
+        (
+            "transpose_nhwc",
+            Op::Transpose {
+                perm: vec![0, 2, 3, 1],
+            },
+            vec![1, 3, 4, 5],
+        ),
+        (
+            "transpose_nchw",
+            Op::Transpose {
+                perm: vec![0, 3, 1, 2],
+            },
+            vec![1, 3, 4, 5],
+        ),
+        (
+            "transpose_reverse",
+            Op::Transpose {
+                perm: vec![3, 2, 1, 0],
+            },
+            vec![1, 3, 4, 5],
+        ),
         ("softmax", Op::Softmax { axis: 1 }, vec![1, 7]),
-        ("softmax_channels", Op::Softmax { axis: 1 }, vec![1, 4, 3, 2]),
+        (
+            "softmax_channels",
+            Op::Softmax { axis: 1 },
+            vec![1, 4, 3, 2],
+        ),
         ("softmax_last", Op::Softmax { axis: 3 }, vec![1, 4, 3, 2]),
         ("sigmoid", Op::Sigmoid, vec![1, 3, 4, 4]),
     ];
@@ -153,7 +280,10 @@ fn every_other_op_matches_reference() {
     g.outputs = vec![cat, cat_w, 0];
     let m = model_with_graph(g, vec![1, 2, 3, 4]);
     let rt = Model::from_model(&m).unwrap();
-    assert_eq!(rt.output_shapes(), &[vec![1, 6, 3, 4], vec![1, 2, 3, 8], vec![1, 2, 3, 4]]);
+    assert_eq!(
+        rt.output_shapes(),
+        &[vec![1, 6, 3, 4], vec![1, 2, 3, 8], vec![1, 2, 3, 4]]
+    );
     check_f32("add_mul_concat", &m);
 }
 
@@ -167,7 +297,10 @@ fn quantized(m: &ModelFile) -> ModelFile {
 /// Output grid step of the node producing output `i`.
 fn output_step(m: &ModelFile, i: usize) -> f32 {
     let v = m.graph.outputs[i] as usize;
-    m.graph.nodes[v - 1].output_quant.expect("output of an int8 layer").scale
+    m.graph.nodes[v - 1]
+        .output_quant
+        .expect("output of an int8 layer")
+        .scale
 }
 
 /// Largest |tract - reference| in output-grid steps, for int8 models
@@ -193,25 +326,51 @@ fn int8_steps(m: &ModelFile, inputs: &[Vec<f32>]) -> f32 {
 fn int8_layers_match_reference_within_one_step() {
     let mut cases = conv_cases();
     cases.push(("dense", dense_op(6, 20, Activation::None, 5), vec![1, 20]));
-    cases.push(("dense_relu6", dense_op(6, 20, Activation::Relu6, 6), vec![1, 20]));
+    cases.push((
+        "dense_relu6",
+        dense_op(6, 20, Activation::Relu6, 6),
+        vec![1, 20],
+    ));
     for (what, op, shape) in cases {
         let q = quantized(&single_op(op, shape));
         let steps = int8_steps(&q, &random_inputs(&q, 8, 99));
-        assert!(steps <= 1.0 + 1e-3, "{what}: tract int8 is {steps} steps away from the reference");
+        assert!(
+            steps <= 1.0 + 1e-3,
+            "{what}: tract int8 is {steps} steps away from the reference"
+        );
     }
 }
 
 /// conv -> relu -> max pool (padded) -> pad channels -> conv -> flatten -> concat(self) -> dense: int8 all along.
 fn int8_chain() -> ModelFile {
     let mut g = Graph::default();
-    let c1 = g.push("c1", conv_op(weight(4, 2, 3, 1), bias(4, 2), 1, 1, [1; 4], 1), vec![0]);
+    let c1 = g.push(
+        "c1",
+        conv_op(weight(4, 2, 3, 1), bias(4, 2), 1, 1, [1; 4], 1),
+        vec![0],
+    );
     let r = g.push("relu", Op::Relu, vec![c1]);
     let p = g.push("pool", Op::MaxPool(pool(3, 2, [1, 1, 1, 1])), vec![r]);
-    let pc = g.push("pad", Op::PadChannels { before: 1, after: 1 }, vec![p]);
-    let c2 = g.push("c2", conv_op(weight(3, 6, 3, 3), bias(3, 4), 1, 1, [1; 4], 1), vec![pc]);
+    let pc = g.push(
+        "pad",
+        Op::PadChannels {
+            before: 1,
+            after: 1,
+        },
+        vec![p],
+    );
+    let c2 = g.push(
+        "c2",
+        conv_op(weight(3, 6, 3, 3), bias(3, 4), 1, 1, [1; 4], 1),
+        vec![pc],
+    );
     let f = g.push("flat", Op::Flatten, vec![c2]);
     let cat = g.push("cat", Op::Concat { axis: 1 }, vec![f, f]);
-    let fc = g.push("fc", dense_op(5, 2 * 3 * 4 * 4, Activation::None, 7), vec![cat]);
+    let fc = g.push(
+        "fc",
+        dense_op(5, 2 * 3 * 4 * 4, Activation::None, 7),
+        vec![cat],
+    );
     g.outputs = vec![fc];
     model_with_graph(g, vec![1, 2, 8, 8])
 }
@@ -221,15 +380,28 @@ fn int8_chain_stays_int8_and_matches_reference() {
     let q = quantized(&int8_chain());
     // The grid is carried from c1 to c2 and from c2 to fc.
     let iq = |i: usize| match &q.graph.nodes[i].op {
-        Op::Conv2d(Conv2d { input_quant, .. }) | Op::Dense(Dense { input_quant, .. }) => *input_quant,
+        Op::Conv2d(Conv2d { input_quant, .. }) | Op::Dense(Dense { input_quant, .. }) => {
+            *input_quant
+        }
         _ => None,
     };
     assert_eq!(iq(4), q.graph.nodes[0].output_quant);
     assert_eq!(iq(7), q.graph.nodes[4].output_quant);
     let shapes = infer_shapes(&q.graph, &q.header.input_shape).unwrap();
     let lowered = lower::lower(&q, shapes).ok().unwrap();
-    let count = |name: &str| lowered.model.nodes.iter().filter(|n| n.op.name() == name).count();
-    assert_eq!(count("DequantizeLinearF32"), 1, "only the output is dequantised");
+    let count = |name: &str| {
+        lowered
+            .model
+            .nodes
+            .iter()
+            .filter(|n| n.op.name() == name)
+            .count()
+    };
+    assert_eq!(
+        count("DequantizeLinearF32"),
+        1,
+        "only the output is dequantised"
+    );
     assert_eq!(count("QuantizeLinearI8"), 1, "only the input is quantised");
     assert_eq!(lowered.int8_layers, 3);
     let steps = int8_steps(&q, &random_inputs(&q, 8, 5));
@@ -246,7 +418,10 @@ fn quantized_tiny_classifier_matches_reference_and_f32() {
         assert_eq!(rt_f.int8_layers(), 0);
         let tests = random_inputs(&m, 64, 31337);
         let steps = int8_steps(&q, &tests);
-        assert!(steps <= 1.0 + 1e-3, "{kind:?}: tract int8 vs reference int8: {steps} steps");
+        assert!(
+            steps <= 1.0 + 1e-3,
+            "{kind:?}: tract int8 vs reference int8: {steps} steps"
+        );
         let (mut agree, mut max_err, mut max_logit) = (0, 0.0f32, 0.0f32);
         for x in &tests {
             let a = rt_f.run(x).unwrap();
@@ -261,7 +436,10 @@ fn quantized_tiny_classifier_matches_reference_and_f32() {
             "{kind:?}: int8 vs f32 argmax agreement {agree}/64, max abs logit error {max_err:.4} (logits up to {max_logit:.3}), tract vs reference int8 {steps} steps"
         );
         assert!(agree >= 58, "{kind:?}: argmax agreement {agree}/64");
-        assert!(max_err <= 0.1 * max_logit.max(1.0), "{kind:?}: max error {max_err}");
+        assert!(
+            max_err <= 0.1 * max_logit.max(1.0),
+            "{kind:?}: max error {max_err}"
+        );
     }
 }
 
@@ -270,7 +448,11 @@ fn wrong_input_is_a_typed_error() {
     let rt = Model::from_model(&tiny_classifier(ModelKind::FaceClassifier, 1)).unwrap();
     assert_eq!(rt.input_len(), 48 * 48);
     match rt.run(&[0.0; 100]) {
-        Err(RuntimeError::InputLength { expected, found, shape }) => {
+        Err(RuntimeError::InputLength {
+            expected,
+            found,
+            shape,
+        }) => {
             assert_eq!((expected, found), (2304, 100));
             assert_eq!(shape, vec![1, 1, 48, 48]);
         }
@@ -278,7 +460,10 @@ fn wrong_input_is_a_typed_error() {
     }
     let mut x = vec![0.0; 2304];
     x[3] = f32::INFINITY;
-    assert!(matches!(rt.run(&x), Err(RuntimeError::NonFiniteInput { index: 3 })));
+    assert!(matches!(
+        rt.run(&x),
+        Err(RuntimeError::NonFiniteInput { index: 3 })
+    ));
     assert_eq!(rt.run(&vec![0.25; 2304]).unwrap().len(), 7);
 }
 
@@ -301,12 +486,21 @@ fn load_names_the_file() {
     corrupt[last] ^= 0x40;
     std::fs::write(&bad, &corrupt).unwrap();
     let e = Model::load(&bad).unwrap_err();
-    assert!(matches!(e, RuntimeError::Format { source: FormatError::ChecksumMismatch { .. }, .. }));
+    assert!(matches!(
+        e,
+        RuntimeError::Format {
+            source: FormatError::ChecksumMismatch { .. },
+            ..
+        }
+    ));
     assert!(e.to_string().contains("corrupt.emo"), "{e}");
     let e = Model::load(dir.join("missing.emo")).unwrap_err();
     assert!(matches!(e, RuntimeError::Io { .. }));
     assert!(e.to_string().contains("missing.emo"), "{e}");
-    assert!(matches!(Model::from_bytes(&corrupt), Err(RuntimeError::Format { path: None, .. })));
+    assert!(matches!(
+        Model::from_bytes(&corrupt),
+        Err(RuntimeError::Format { path: None, .. })
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -316,11 +510,17 @@ fn invalid_models_are_refused() {
     if let Op::Conv2d(c) = &mut m.graph.nodes[0].op {
         c.weight.values = Weights::I8 {
             data: vec![0; c.weight.values.len()],
-            quant: crate::format::QuantParams { scale: 0.1, zero_point: 0 },
+            quant: crate::format::QuantParams {
+                scale: 0.1,
+                zero_point: 0,
+            },
         };
     }
     // int8 weights without calibrated activations.
-    assert!(matches!(Model::from_model(&m), Err(RuntimeError::Format { .. })));
+    assert!(matches!(
+        Model::from_model(&m),
+        Err(RuntimeError::Format { .. })
+    ));
 }
 
 #[test]

@@ -130,6 +130,11 @@ pub fn has_checkpoint(dir: &Path) -> bool {
     dir.join(STATE_FILE).is_file() && dir.join(MODEL_FILE).is_file()
 }
 
+/// True when `dir` holds optimiser state (a resumable checkpoint).
+pub fn has_optimizer(dir: &Path) -> bool {
+    dir.join(OPTIM_FILE).is_file()
+}
+
 /// Writes a checkpoint to `dir` atomically (temporary directory + rename).
 /// `optim` is omitted for "best" checkpoints that only serve export.
 pub fn save_checkpoint(

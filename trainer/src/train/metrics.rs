@@ -114,12 +114,8 @@ pub fn plot_curves(path: &Path, history: &[EpochMetrics]) -> Result<(), String> 
     let series = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         history.iter().map(|m| (m.epoch as f64, f(m))).collect()
     };
-    let panels: [(
-        &DrawingArea<_, _>,
-        &str,
-        f64,
-        [(&str, Vec<(f64, f64)>, RGBColor); 2],
-    ); 2] = [
+    type Lines = [(&'static str, Vec<(f64, f64)>, RGBColor); 2];
+    let panels: [(&DrawingArea<_, _>, &str, f64, Lines); 2] = [
         (
             &left,
             "loss",

@@ -308,6 +308,12 @@ pub fn train(
             }
             state.config.validate().map_err(TrainError::Config)?;
             let model = checkpoint::load_model(dir, &state, &ad)?;
+            if !checkpoint::has_optimizer(dir) {
+                return Err(TrainError::Config(format!(
+                    "{} holds no optimizer state (a best-model checkpoint?); resume from <out>/{LAST_DIR}",
+                    dir.display()
+                )));
+            }
             let optim = checkpoint::load_optimizer(dir, optimizer(&state.config))?;
             eprintln!("resuming {} after epoch {}", dir.display(), state.epoch);
             (state, model, optim)
