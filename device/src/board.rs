@@ -535,7 +535,10 @@ impl BoardProfile {
 
         let c = &self.camera;
         if c.device.as_os_str().is_empty() {
-            return bad("camera.device", "is empty; give the V4L2 node, e.g. /dev/video0".into());
+            return bad(
+                "camera.device",
+                "is empty; give the V4L2 node, e.g. /dev/video0".into(),
+            );
         }
         if c.formats.is_empty() {
             return bad(
@@ -552,21 +555,36 @@ impl BoardProfile {
             return bad("camera.fps", format!("= {} is not in 1..=120", c.fps));
         }
         if c.timeout_ms == 0 {
-            return bad("camera.timeout_ms", "= 0 ms: a read could never succeed; use e.g. 2000".into());
+            return bad(
+                "camera.timeout_ms",
+                "= 0 ms: a read could never succeed; use e.g. 2000".into(),
+            );
         }
 
         let m = &self.mic;
         if m.device.trim().is_empty() {
-            return bad("mic.device", "is empty; give an ALSA name from `arecord -L`, e.g. plughw:1,0".into());
+            return bad(
+                "mic.device",
+                "is empty; give an ALSA name from `arecord -L`, e.g. plughw:1,0".into(),
+            );
         }
         if !(8_000..=192_000).contains(&m.sample_rate) {
-            return bad("mic.sample_rate", format!("= {} Hz is not in 8000..=192000", m.sample_rate));
+            return bad(
+                "mic.sample_rate",
+                format!("= {} Hz is not in 8000..=192000", m.sample_rate),
+            );
         }
         if m.period_ms == 0 || m.period_ms > 1000 {
-            return bad("mic.period_ms", format!("= {} is not in 1..=1000 ms", m.period_ms));
+            return bad(
+                "mic.period_ms",
+                format!("= {} is not in 1..=1000 ms", m.period_ms),
+            );
         }
         if m.timeout_ms == 0 {
-            return bad("mic.timeout_ms", "= 0 ms: a read could never succeed; use e.g. 1000".into());
+            return bad(
+                "mic.timeout_ms",
+                "= 0 ms: a read could never succeed; use e.g. 1000".into(),
+            );
         }
 
         self.validate_leds()?;
@@ -579,25 +597,43 @@ impl BoardProfile {
             ("models.detector", &md.detector),
         ] {
             if v.trim().is_empty() {
-                return bad(field, "is empty; name the model file, e.g. \"face-{precision}.emo\"".into());
+                return bad(
+                    field,
+                    "is empty; name the model file, e.g. \"face-{precision}.emo\"".into(),
+                );
             }
         }
 
         let l = &self.log;
         if l.path.as_os_str().is_empty() {
-            return bad("log.path", "is empty; give a file such as /var/lib/emoedge/events.jsonl".into());
+            return bad(
+                "log.path",
+                "is empty; give a file such as /var/lib/emoedge/events.jsonl".into(),
+            );
         }
         if l.rotate_bytes < 4096 {
-            return bad("log.rotate_bytes", format!("= {} is below the minimum of 4096 bytes", l.rotate_bytes));
+            return bad(
+                "log.rotate_bytes",
+                format!("= {} is below the minimum of 4096 bytes", l.rotate_bytes),
+            );
         }
         if l.keep == 0 || l.keep > 100 {
-            return bad("log.keep", format!("= {} is not in 1..=100 rotated files", l.keep));
+            return bad(
+                "log.keep",
+                format!("= {} is not in 1..=100 rotated files", l.keep),
+            );
         }
         if l.fsync_every == 0 {
-            return bad("log.fsync_every", "= 0 records; use 1 to sync after every record".into());
+            return bad(
+                "log.fsync_every",
+                "= 0 records; use 1 to sync after every record".into(),
+            );
         }
         if l.fsync_interval_ms == 0 {
-            return bad("log.fsync_interval_ms", "= 0 ms; use a positive interval such as 1000".into());
+            return bad(
+                "log.fsync_interval_ms",
+                "= 0 ms; use a positive interval such as 1000".into(),
+            );
         }
         Ok(())
     }
@@ -628,7 +664,11 @@ impl BoardProfile {
         }
         let named: Vec<(String, u8)> = match l.mode {
             LedMode::Rgb => {
-                let p = l.rgb.unwrap_or(RgbPins { red: 0, green: 0, blue: 0 });
+                let p = l.rgb.unwrap_or(RgbPins {
+                    red: 0,
+                    green: 0,
+                    blue: 0,
+                });
                 vec![
                     ("leds.rgb.red".into(), p.red),
                     ("leds.rgb.green".into(), p.green),
@@ -655,21 +695,39 @@ impl BoardProfile {
         let mut seen: Vec<(String, u8)> = Vec::new();
         for (field, pin) in named {
             if pin > MAX_GPIO {
-                return bad(&field, format!("= {pin} is not a header GPIO (BCM 0..={MAX_GPIO})"));
+                return bad(
+                    &field,
+                    format!("= {pin} is not a header GPIO (BCM 0..={MAX_GPIO})"),
+                );
             }
             if let Some((other, _)) = seen.iter().find(|(_, p)| *p == pin) {
-                return bad(&field, format!("= {pin} is already used by `{other}`; every LED needs its own pin"));
+                return bad(
+                    &field,
+                    format!("= {pin} is already used by `{other}`; every LED needs its own pin"),
+                );
             }
             seen.push((field, pin));
         }
         if !(l.brightness > 0.0 && l.brightness <= 1.0) {
-            return bad("leds.brightness", format!("= {} is not in (0, 1]", l.brightness));
+            return bad(
+                "leds.brightness",
+                format!("= {} is not in (0, 1]", l.brightness),
+            );
         }
-        if l.mode == LedMode::Rgb && l.pwm == PwmMode::Soft && !(l.pwm_hz > 0.0 && l.pwm_hz <= 10_000.0) {
-            return bad("leds.pwm_hz", format!("= {} is not in (0, 10000] Hz", l.pwm_hz));
+        if l.mode == LedMode::Rgb
+            && l.pwm == PwmMode::Soft
+            && !(l.pwm_hz > 0.0 && l.pwm_hz <= 10_000.0)
+        {
+            return bad(
+                "leds.pwm_hz",
+                format!("= {} is not in (0, 10000] Hz", l.pwm_hz),
+            );
         }
         if l.reaction.idle_after_ms == 0 {
-            return bad("leds.reaction.idle_after_ms", "= 0 ms would show idle between every two decisions; use e.g. 3000".into());
+            return bad(
+                "leds.reaction.idle_after_ms",
+                "= 0 ms would show idle between every two decisions; use e.g. 3000".into(),
+            );
         }
         Ok(())
     }
@@ -692,7 +750,10 @@ impl BoardProfile {
             ("budget.voice_interval_ms", b.voice_interval_ms),
         ] {
             if v == 0 {
-                return bad(field, "= 0 ms is impossible; give the measured worst case of the stage".into());
+                return bad(
+                    field,
+                    "= 0 ms is impossible; give the measured worst case of the stage".into(),
+                );
             }
         }
         let interval = self.frame_interval_ms();
@@ -715,10 +776,14 @@ impl BoardProfile {
                 ),
             );
         }
-        if !(b.detect_hz.is_finite() && b.detect_hz > 0.0 && b.detect_hz <= self.camera.fps as f32) {
+        if !(b.detect_hz.is_finite() && b.detect_hz > 0.0 && b.detect_hz <= self.camera.fps as f32)
+        {
             return bad(
                 "budget.detect_hz",
-                format!("= {} is not in (0, camera.fps = {}]", b.detect_hz, self.camera.fps),
+                format!(
+                    "= {} is not in (0, camera.fps = {}]",
+                    b.detect_hz, self.camera.fps
+                ),
             );
         }
         Ok(())
@@ -780,7 +845,10 @@ mod tests {
     fn models_map_to_profiles() {
         assert_eq!(profile_for_model("Raspberry Pi 4 Model B Rev 1.4\0"), "pi4");
         assert_eq!(profile_for_model("Raspberry Pi 5 Model B Rev 1.0"), "pi5");
-        assert_eq!(profile_for_model("Raspberry Pi 3 Model B Plus Rev 1.3"), "pi3bplus");
+        assert_eq!(
+            profile_for_model("Raspberry Pi 3 Model B Plus Rev 1.3"),
+            "pi3bplus"
+        );
         assert_eq!(profile_for_model("Raspberry Pi Zero 2 W Rev 1.0"), "zero2w");
         assert_eq!(profile_for_model(""), "host");
         assert_eq!(profile_for_model("QEMU Virtual Machine"), "host");
@@ -788,8 +856,14 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_lexically() {
-        assert_eq!(normalise(Path::new("/a/boards/../models/f.emo")), Path::new("/a/models/f.emo"));
-        assert_eq!(normalise(Path::new("boards/./../models")), Path::new("models"));
+        assert_eq!(
+            normalise(Path::new("/a/boards/../models/f.emo")),
+            Path::new("/a/models/f.emo")
+        );
+        assert_eq!(
+            normalise(Path::new("boards/./../models")),
+            Path::new("models")
+        );
         assert_eq!(normalise(Path::new("../models")), Path::new("../models"));
         assert_eq!(normalise(Path::new("boards/..")), Path::new("."));
     }

@@ -138,8 +138,16 @@ pub fn run_checks<C: Clock + Clone + 'static>(opts: &CheckOptions, clock: C) -> 
 
     let paths = profile.model_paths();
     lines.push(check_model("face", &paths.face, ModelKind::FaceClassifier));
-    lines.push(check_model("voice", &paths.voice, ModelKind::VoiceClassifier));
-    lines.push(check_model("detector", &paths.detector, ModelKind::FaceDetector));
+    lines.push(check_model(
+        "voice",
+        &paths.voice,
+        ModelKind::VoiceClassifier,
+    ));
+    lines.push(check_model(
+        "detector",
+        &paths.detector,
+        ModelKind::FaceDetector,
+    ));
 
     let camera = opts
         .camera
@@ -153,7 +161,12 @@ pub fn run_checks<C: Clock + Clone + 'static>(opts: &CheckOptions, clock: C) -> 
                 Ok(()) => line(
                     "camera",
                     Status::Ok,
-                    format!("{}: got a {}x{} frame", cam.describe(), frame.width, frame.height),
+                    format!(
+                        "{}: got a {}x{} frame",
+                        cam.describe(),
+                        frame.width,
+                        frame.height
+                    ),
                 ),
                 Err(e) => line("camera", Status::Fail, format!("{}: {e}", cam.describe())),
             }
@@ -169,7 +182,11 @@ pub fn run_checks<C: Clock + Clone + 'static>(opts: &CheckOptions, clock: C) -> 
         Ok(None) => line("microphone", Status::Skip, "microphone source is `none`"),
         Ok(Some(mut m)) => {
             // One period's worth of samples.
-            let mut buf = vec![0i16; (m.sample_rate() as usize * profile.mic.period_ms as usize / 1000).max(1)];
+            let mut buf = vec![
+                0i16;
+                (m.sample_rate() as usize * profile.mic.period_ms as usize / 1000)
+                    .max(1)
+            ];
             match m.read(&mut buf) {
                 Ok(n) => line(
                     "microphone",
@@ -182,12 +199,18 @@ pub fn run_checks<C: Clock + Clone + 'static>(opts: &CheckOptions, clock: C) -> 
         Err(e) => line("microphone", Status::Fail, e.to_string()),
     });
 
-    let leds = opts.leds.unwrap_or_else(|| LedsSpec::from_profile(&profile));
+    let leds = opts
+        .leds
+        .unwrap_or_else(|| LedsSpec::from_profile(&profile));
     lines.push(match leds {
         LedsSpec::Sim => line("leds", Status::Ok, "simulated LEDs in the terminal"),
         LedsSpec::Rppal => match open_leds(leds, &profile, clock) {
             Ok(mut l) => match l.show(crate::leds::LedState::Off) {
-                Ok(()) => line("leds", Status::Ok, format!("{}: pins free and driven", l.describe())),
+                Ok(()) => line(
+                    "leds",
+                    Status::Ok,
+                    format!("{}: pins free and driven", l.describe()),
+                ),
                 Err(e) => line("leds", Status::Fail, e.to_string()),
             },
             Err(e) => line("leds", Status::Fail, e.to_string()),

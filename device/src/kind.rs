@@ -84,8 +84,14 @@ mod tests {
     #[test]
     fn errno_classification() {
         let io = |c| std::io::Error::from_raw_os_error(c);
-        assert_eq!(ErrorKind::from_io(&io(libc::ENODEV)), ErrorKind::Disconnected);
-        assert_eq!(ErrorKind::from_io(&io(libc::ENOENT)), ErrorKind::Disconnected);
+        assert_eq!(
+            ErrorKind::from_io(&io(libc::ENODEV)),
+            ErrorKind::Disconnected
+        );
+        assert_eq!(
+            ErrorKind::from_io(&io(libc::ENOENT)),
+            ErrorKind::Disconnected
+        );
         assert_eq!(ErrorKind::from_io(&io(libc::EAGAIN)), ErrorKind::Timeout);
         assert_eq!(ErrorKind::from_io(&io(libc::EPIPE)), ErrorKind::Overrun);
         assert_eq!(ErrorKind::from_io(&io(libc::EACCES)), ErrorKind::Other);

@@ -272,7 +272,10 @@ impl<C: Clock, F: LogFs> LogWriter<C, F> {
         if self.size > 0 && self.size + self.line.len() as u64 > self.config.max_bytes {
             if let Err(e) = self.rotate() {
                 // Keep appending to the current file rather than lose records.
-                log::warn!("event log {}: rotation failed: {e}", self.config.path.display());
+                log::warn!(
+                    "event log {}: rotation failed: {e}",
+                    self.config.path.display()
+                );
             }
         }
         match self.file.append(&self.line) {
@@ -334,7 +337,10 @@ impl<C: Clock, F: LogFs> LogWriter<C, F> {
             || self.clock.now().saturating_sub(self.last_sync) >= self.config.fsync_interval;
         if due {
             if let Err(e) = self.sync() {
-                log::warn!("event log {}: fsync failed: {e}", self.config.path.display());
+                log::warn!(
+                    "event log {}: fsync failed: {e}",
+                    self.config.path.display()
+                );
             }
         }
     }
@@ -373,7 +379,10 @@ impl<C: Clock, F: LogFs> LogWriter<C, F> {
 impl<C: Clock, F: LogFs> Drop for LogWriter<C, F> {
     fn drop(&mut self) {
         if let Err(e) = self.sync() {
-            log::warn!("event log {}: final fsync failed: {e}", self.config.path.display());
+            log::warn!(
+                "event log {}: final fsync failed: {e}",
+                self.config.path.display()
+            );
         }
     }
 }
@@ -437,8 +446,13 @@ mod tests {
 
     fn read_records(path: &Path) -> Vec<Rec> {
         let text = std::fs::read_to_string(path).unwrap();
-        assert!(text.is_empty() || text.ends_with('\n'), "torn line in {path:?}");
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "torn line in {path:?}"
+        );
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
     #[test]
@@ -505,7 +519,10 @@ mod tests {
         drop(w);
         let p1 = dir.path().join("events.jsonl.1");
         let p2 = dir.path().join("events.jsonl.2");
-        assert!(!dir.path().join("events.jsonl.3").exists(), "only keep = 2 rotated files");
+        assert!(
+            !dir.path().join("events.jsonl.3").exists(),
+            "only keep = 2 rotated files"
+        );
         for p in [&cfg.path, &p1, &p2] {
             assert!(std::fs::metadata(p).unwrap().len() <= 100, "{p:?}");
         }
@@ -613,9 +630,15 @@ mod tests {
                 Written,
                 Written,
                 Written,
-                Dropped { first_in_episode: true },
-                Dropped { first_in_episode: false },
-                Dropped { first_in_episode: false },
+                Dropped {
+                    first_in_episode: true
+                },
+                Dropped {
+                    first_in_episode: false
+                },
+                Dropped {
+                    first_in_episode: false
+                },
             ]
         );
         assert!(w.is_failing());
@@ -627,7 +650,12 @@ mod tests {
         assert_eq!(w.write(&rec(6)), Written);
         assert!(!w.is_failing());
         free.set(0);
-        assert_eq!(w.write(&rec(7)), Dropped { first_in_episode: true });
+        assert_eq!(
+            w.write(&rec(7)),
+            Dropped {
+                first_in_episode: true
+            }
+        );
         let s = w.stats();
         assert_eq!((s.written, s.dropped, s.episodes), (4, 4, 2));
         drop(w);
@@ -649,8 +677,18 @@ mod tests {
             fsync_interval: Duration::from_millis(10),
         };
         let mut w = LogWriter::open(cfg, MockClock::default()).unwrap();
-        assert_eq!(w.write(&rec(0)), WriteStatus::Dropped { first_in_episode: true });
-        assert_eq!(w.write(&rec(1)), WriteStatus::Dropped { first_in_episode: false });
+        assert_eq!(
+            w.write(&rec(0)),
+            WriteStatus::Dropped {
+                first_in_episode: true
+            }
+        );
+        assert_eq!(
+            w.write(&rec(1)),
+            WriteStatus::Dropped {
+                first_in_episode: false
+            }
+        );
         assert_eq!(w.stats().dropped, 2);
         assert_eq!(w.stats().episodes, 1);
     }

@@ -190,7 +190,9 @@ mod tests {
         // A tiny LCG keeps the test deterministic without extra crates.
         let mut seed = 0x1234_5678_u64;
         let mut rnd = |m: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % m
         };
         let mut r = AudioRing::<i16>::new(7);

@@ -136,11 +136,16 @@ impl FromStr for CameraSpec {
                     "fps" if v == "max" => fps = Some(None),
                     "fps" => match v.parse::<f32>() {
                         Ok(f) if f.is_finite() && f > 0.0 && f <= 1000.0 => fps = Some(Some(f)),
-                        _ => return Err(err(format!("fps `{v}` is not a rate in (0, 1000] or `max`"))),
+                        _ => {
+                            return Err(err(format!(
+                                "fps `{v}` is not a rate in (0, 1000] or `max`"
+                            )))
+                        }
                     },
                     "loop" => {
                         looping = Some(
-                            parse_bool(v).ok_or_else(|| err(format!("loop `{v}` is not true or false")))?,
+                            parse_bool(v)
+                                .ok_or_else(|| err(format!("loop `{v}` is not true or false")))?,
                         )
                     }
                     _ => return Err(err(format!("unknown option `{k}`"))),
@@ -289,7 +294,9 @@ pub fn open_camera<C: Clock + 'static>(
                 fps: c.fps,
                 timeout: std::time::Duration::from_millis(u64::from(c.timeout_ms)),
             };
-            Ok(Some(Box::new(crate::camera::v4l2::V4l2Camera::open(&config, clock)?)))
+            Ok(Some(Box::new(crate::camera::v4l2::V4l2Camera::open(
+                &config, clock,
+            )?)))
         }
         #[cfg(not(feature = "camera-v4l2"))]
         CameraSpec::V4l2(device) => Err(CameraError::Open {
@@ -332,7 +339,9 @@ pub fn open_mic<C: Clock + 'static>(
                 period_ms: m.period_ms,
                 timeout: std::time::Duration::from_millis(u64::from(m.timeout_ms)),
             };
-            Ok(Some(Box::new(crate::mic::alsa::AlsaMicrophone::open(&config)?)))
+            Ok(Some(Box::new(crate::mic::alsa::AlsaMicrophone::open(
+                &config,
+            )?)))
         }
         #[cfg(not(feature = "mic-alsa"))]
         MicSpec::Alsa(device) => {
@@ -359,7 +368,9 @@ pub fn open_leds<C: Clock + 'static>(
         #[cfg(feature = "leds-rppal")]
         LedsSpec::Rppal => {
             let _ = clock;
-            Ok(Box::new(crate::leds::rppal::RppalLeds::open(&profile.leds)?))
+            Ok(Box::new(crate::leds::rppal::RppalLeds::open(
+                &profile.leds,
+            )?))
         }
         #[cfg(not(feature = "leds-rppal"))]
         LedsSpec::Rppal => {
@@ -407,7 +418,9 @@ mod tests {
             }
         );
         assert_eq!(
-            "replay:a b/c.png?fps=12.5&loop=false".parse::<CameraSpec>().unwrap(),
+            "replay:a b/c.png?fps=12.5&loop=false"
+                .parse::<CameraSpec>()
+                .unwrap(),
             CameraSpec::Replay {
                 path: "a b/c.png".into(),
                 fps: Some(Some(12.5)),
@@ -422,7 +435,15 @@ mod tests {
                 looping: Some(true)
             }
         );
-        for bad in ["", "v4l2:", "replay:", "usb:0", "replay:x?fps=0", "replay:x?speed=2", "replay:x?loop=maybe"] {
+        for bad in [
+            "",
+            "v4l2:",
+            "replay:",
+            "usb:0",
+            "replay:x?fps=0",
+            "replay:x?speed=2",
+            "replay:x?loop=maybe",
+        ] {
             let e = bad.parse::<CameraSpec>().unwrap_err();
             assert!(e.to_string().contains("expected v4l2:"), "{bad}: {e}");
         }
@@ -443,7 +464,9 @@ mod tests {
             }
         );
         assert_eq!(
-            "replay:clip.wav?realtime=false&loop=yes".parse::<MicSpec>().unwrap(),
+            "replay:clip.wav?realtime=false&loop=yes"
+                .parse::<MicSpec>()
+                .unwrap(),
             MicSpec::Replay {
                 path: "clip.wav".into(),
                 realtime: false,

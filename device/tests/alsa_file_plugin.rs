@@ -34,7 +34,9 @@ fn capture_reads_back_the_file_plugin_input() {
     let dir = tempfile::tempdir().unwrap();
     // 0.5 s of a known signal at 16 kHz: a ramp that wraps, so every
     // sample position is distinguishable.
-    let samples: Vec<i16> = (0..8000).map(|i| ((i * 7) % 30000 - 15000) as i16).collect();
+    let samples: Vec<i16> = (0..8000)
+        .map(|i| ((i * 7) % 30000 - 15000) as i16)
+        .collect();
     let raw = dir.path().join("in.raw");
     let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
     std::fs::write(&raw, bytes).unwrap();
@@ -70,6 +72,9 @@ fn capture_reads_back_the_file_plugin_input() {
         got.extend_from_slice(&buf[..n]);
     }
     got.truncate(samples.len());
-    assert_eq!(got, samples, "capture returns the infile's samples in order");
+    assert_eq!(
+        got, samples,
+        "capture returns the infile's samples in order"
+    );
     assert_eq!(mic.overruns(), 0);
 }

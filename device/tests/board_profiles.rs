@@ -25,9 +25,19 @@ fn every_shipped_profile_loads_by_name_and_by_path() {
         assert!(p.budget.frame_ms() as f64 <= p.frame_interval_ms());
         let models = p.model_paths();
         let precision = p.models.precision.to_string();
-        assert!(models.face.to_string_lossy().contains(&precision), "{models:?}");
-        let repo_models = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("models");
-        assert_eq!(models.face.parent(), Some(repo_models.as_path()), "relative to the profile");
+        assert!(
+            models.face.to_string_lossy().contains(&precision),
+            "{models:?}"
+        );
+        let repo_models = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("models");
+        assert_eq!(
+            models.face.parent(),
+            Some(repo_models.as_path()),
+            "relative to the profile"
+        );
         assert_eq!(
             models.voice.file_name().unwrap().to_str().unwrap(),
             format!("voice-{precision}.emo")
@@ -38,7 +48,13 @@ fn every_shipped_profile_loads_by_name_and_by_path() {
 #[test]
 fn profiles_differ_where_the_boards_do() {
     let load = |n| BoardProfile::load_named(n, &[boards_dir()]).unwrap();
-    let (pi3, pi4, pi5, zero, host) = (load("pi3bplus"), load("pi4"), load("pi5"), load("zero2w"), load("host"));
+    let (pi3, pi4, pi5, zero, host) = (
+        load("pi3bplus"),
+        load("pi4"),
+        load("pi5"),
+        load("zero2w"),
+        load("host"),
+    );
     assert_eq!(pi3.leds.mode, LedMode::PerEmotion);
     assert_eq!(pi4.leds.mode, LedMode::Rgb);
     assert_eq!(host.leds.mode, LedMode::None);
@@ -76,7 +92,11 @@ fn unknown_keys_are_refused() {
     assert!(msg.contains("unknown field"), "{msg}");
     let t = format!("{}\n[extras]\nfoo = 1\n", pi4_text());
     expect_invalid(&t, "extras");
-    let t = replace(&pi4_text(), "rgb = { red = 17,", "rgb = { white = 4, red = 17,");
+    let t = replace(
+        &pi4_text(),
+        "rgb = { red = 17,",
+        "rgb = { white = 4, red = 17,",
+    );
     expect_invalid(&t, "white");
 }
 
@@ -146,20 +166,48 @@ fn out_of_range_values_are_refused() {
         ("width = 640", "width = 0", "camera.width"),
         ("height = 480", "height = 100000", "camera.height"),
         ("timeout_ms = 2000", "timeout_ms = 0", "camera.timeout_ms"),
-        ("formats = [\"GREY\", \"YUYV\", \"MJPG\"]", "formats = []", "camera.formats"),
+        (
+            "formats = [\"GREY\", \"YUYV\", \"MJPG\"]",
+            "formats = []",
+            "camera.formats",
+        ),
         ("device = \"/dev/video0\"", "device = \"\"", "camera.device"),
         ("device = \"plughw:1,0\"", "device = \" \"", "mic.device"),
-        ("sample_rate = 16000", "sample_rate = 100", "mic.sample_rate"),
+        (
+            "sample_rate = 16000",
+            "sample_rate = 100",
+            "mic.sample_rate",
+        ),
         ("period_ms = 20", "period_ms = 0", "mic.period_ms"),
         ("brightness = 0.8", "brightness = 1.5", "leds.brightness"),
         ("pwm_hz = 200.0", "pwm_hz = 0.0", "leds.pwm_hz"),
-        ("idle_after_ms = 3000", "idle_after_ms = 0", "leds.reaction.idle_after_ms"),
-        ("face = \"face-{precision}.emo\"", "face = \"\"", "models.face"),
-        ("path = \"/var/lib/emoedge/events.jsonl\"", "path = \"\"", "log.path"),
-        ("rotate_bytes = 8388608", "rotate_bytes = 100", "log.rotate_bytes"),
+        (
+            "idle_after_ms = 3000",
+            "idle_after_ms = 0",
+            "leds.reaction.idle_after_ms",
+        ),
+        (
+            "face = \"face-{precision}.emo\"",
+            "face = \"\"",
+            "models.face",
+        ),
+        (
+            "path = \"/var/lib/emoedge/events.jsonl\"",
+            "path = \"\"",
+            "log.path",
+        ),
+        (
+            "rotate_bytes = 8388608",
+            "rotate_bytes = 100",
+            "log.rotate_bytes",
+        ),
         ("keep = 5", "keep = 0", "log.keep"),
         ("fsync_every = 20", "fsync_every = 0", "log.fsync_every"),
-        ("fsync_interval_ms = 2000", "fsync_interval_ms = 0", "log.fsync_interval_ms"),
+        (
+            "fsync_interval_ms = 2000",
+            "fsync_interval_ms = 0",
+            "log.fsync_interval_ms",
+        ),
         ("name = \"pi4\"", "name = \"\"", "name"),
     ] {
         let t = replace(&pi4_text(), from, to);
@@ -173,7 +221,10 @@ fn not_found_lists_the_directories_searched() {
     let err = BoardProfile::load_named("pi9", &[dir.path().to_path_buf()]).unwrap_err();
     assert!(matches!(err, BoardError::NotFound { .. }));
     let msg = err.to_string();
-    assert!(msg.contains("pi9.toml") && msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(
+        msg.contains("pi9.toml") && msg.contains(&dir.path().display().to_string()),
+        "{msg}"
+    );
     let err = BoardProfile::load(dir.path().join("nope.toml").to_str().unwrap()).unwrap_err();
     assert!(matches!(err, BoardError::Read { .. }), "{err:?}");
 }
@@ -184,9 +235,16 @@ fn first_directory_with_the_profile_wins() {
     let b = tempfile::tempdir().unwrap();
     let edited = replace(&pi4_text(), "fps = 15", "fps = 10");
     std::fs::write(b.path().join("pi4.toml"), &edited).unwrap();
-    let p = BoardProfile::load_named("pi4", &[a.path().to_path_buf(), b.path().to_path_buf(), boards_dir()])
-        .unwrap();
+    let p = BoardProfile::load_named(
+        "pi4",
+        &[a.path().to_path_buf(), b.path().to_path_buf(), boards_dir()],
+    )
+    .unwrap();
     assert_eq!(p.camera.fps, 10);
     assert_eq!(p.base_dir(), b.path());
-    assert_eq!(p.log_path(), Path::new("/var/lib/emoedge/events.jsonl"), "absolute paths are kept");
+    assert_eq!(
+        p.log_path(),
+        Path::new("/var/lib/emoedge/events.jsonl"),
+        "absolute paths are kept"
+    );
 }

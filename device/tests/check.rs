@@ -43,7 +43,11 @@ fn options(profile: &Path, image: &Path, wav: &Path) -> CheckOptions {
     CheckOptions {
         board: profile.display().to_string(),
         camera: Some(format!("replay:{}", image.display()).parse().unwrap()),
-        mic: Some(format!("replay:{}?realtime=false", wav.display()).parse().unwrap()),
+        mic: Some(
+            format!("replay:{}?realtime=false", wav.display())
+                .parse()
+                .unwrap(),
+        ),
         leds: Some(LedsSpec::Sim),
     }
 }
@@ -66,7 +70,10 @@ fn missing_models_are_reported_as_missing_and_sources_work() {
         assert_eq!(status_of(&lines, model), Status::Missing, "{lines:#?}");
     }
     let face = lines.iter().find(|l| l.name == "model face").unwrap();
-    assert!(face.detail.contains("face-f32.emo") && face.detail.contains("does not exist"), "{face}");
+    assert!(
+        face.detail.contains("face-f32.emo") && face.detail.contains("does not exist"),
+        "{face}"
+    );
     assert_eq!(status_of(&lines, "camera"), Status::Ok, "{lines:#?}");
     assert!(lines.iter().any(|l| l.detail.contains("64x48")));
     assert_eq!(status_of(&lines, "microphone"), Status::Ok, "{lines:#?}");
@@ -86,7 +93,11 @@ fn valid_models_pass_and_a_model_in_the_wrong_slot_fails() {
     let lines = run_checks(&options(&profile, &image, &wav), MockClock::default());
     assert_eq!(status_of(&lines, "model face"), Status::Ok, "{lines:#?}");
     assert_eq!(status_of(&lines, "model voice"), Status::Ok, "{lines:#?}");
-    assert_eq!(status_of(&lines, "model detector"), Status::Fail, "{lines:#?}");
+    assert_eq!(
+        status_of(&lines, "model detector"),
+        Status::Fail,
+        "{lines:#?}"
+    );
 
     // A corrupt file is a failure, not a crash.
     let mut bad = voice.clone();
@@ -140,17 +151,31 @@ fn binary_exit_code_follows_the_checks() {
             .args(extra)
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let camera = format!("replay:{}", image.display());
     let mic = format!("replay:{}?realtime=false", wav.display());
     let (ok, out) = run(&["--camera", &camera, "--mic", &mic, "--leds", "sim"]);
     assert!(!ok, "models are missing: {out}");
-    assert!(out.contains("MISSING") && out.contains("3 check(s) failed"), "{out}");
+    assert!(
+        out.contains("MISSING") && out.contains("3 check(s) failed"),
+        "{out}"
+    );
 
     let models = dir.path().join("models");
-    std::fs::write(models.join("face-f32.emo"), encode(&tiny_classifier(ModelKind::FaceClassifier, 1)).unwrap()).unwrap();
-    std::fs::write(models.join("voice-f32.emo"), encode(&tiny_classifier(ModelKind::VoiceClassifier, 1)).unwrap()).unwrap();
+    std::fs::write(
+        models.join("face-f32.emo"),
+        encode(&tiny_classifier(ModelKind::FaceClassifier, 1)).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        models.join("voice-f32.emo"),
+        encode(&tiny_classifier(ModelKind::VoiceClassifier, 1)).unwrap(),
+    )
+    .unwrap();
     let (ok, out) = run(&["--camera", &camera, "--mic", &mic, "--leds", "sim"]);
     assert!(!ok, "no detector yet: {out}");
     assert!(out.contains("1 check(s) failed"), "{out}");

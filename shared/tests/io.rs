@@ -88,7 +88,11 @@ fn wav_44k1_stereo_is_mixed_to_mono_and_resampled() {
     assert_eq!(a.sample_rate, 44_100);
     assert_eq!(a.samples.len(), 22_050);
     // Mean of a 0.5 tone and silence peaks at 0.25.
-    assert!((peak(&a.samples) - 0.25).abs() < 0.01, "{}", peak(&a.samples));
+    assert!(
+        (peak(&a.samples) - 0.25).abs() < 0.01,
+        "{}",
+        peak(&a.samples)
+    );
 
     let b = load_audio_16k(&path).unwrap();
     assert_eq!(b.sample_rate, 16_000);
@@ -156,7 +160,11 @@ fn flac_44k1_stereo_fixture_resamples_to_16k() {
     let f = frequency(&b.samples, 16_000);
     assert!((f - 440.0).abs() < 3.0, "tone at {f} Hz");
     // sox `gain -6` gives a peak of about 0.5.
-    assert!((peak(&b.samples) - 0.5).abs() < 0.05, "{}", peak(&b.samples));
+    assert!(
+        (peak(&b.samples) - 0.5).abs() < 0.05,
+        "{}",
+        peak(&b.samples)
+    );
 }
 
 #[test]
@@ -183,7 +191,10 @@ fn eight_channel_flac_fixture_decodes() {
 fn truncated_copy(src: &Path, dir: &Path, keep_fraction: f32) -> PathBuf {
     let bytes = std::fs::read(src).unwrap();
     let n = (bytes.len() as f32 * keep_fraction) as usize;
-    let dst = dir.join(format!("cut-{}", src.file_name().unwrap().to_string_lossy()));
+    let dst = dir.join(format!(
+        "cut-{}",
+        src.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::write(&dst, &bytes[..n]).unwrap();
     dst
 }
@@ -281,7 +292,11 @@ fn absurd_sample_rate_is_refused() {
 fn text_file_is_an_unknown_format() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notes.wav");
-    std::fs::write(&path, "this is not audio at all, just some text\n".repeat(20)).unwrap();
+    std::fs::write(
+        &path,
+        "this is not audio at all, just some text\n".repeat(20),
+    )
+    .unwrap();
     let err = load_audio(&path).unwrap_err();
     assert!(matches!(err, AudioIoError::UnknownFormat { .. }), "{err:?}");
     assert!(err.to_string().contains("notes.wav"));
@@ -329,7 +344,11 @@ fn rgba_and_sixteen_bit_images_become_8_bit_luma() {
     let mut rgba = image::RgbaImage::new(2, 1);
     rgba.put_pixel(0, 0, image::Rgba([200, 200, 200, 0]));
     rgba.put_pixel(1, 0, image::Rgba([10, 10, 10, 255]));
-    let path = save(image::DynamicImage::ImageRgba8(rgba), dir.path(), "rgba.png");
+    let path = save(
+        image::DynamicImage::ImageRgba8(rgba),
+        dir.path(),
+        "rgba.png",
+    );
     assert_eq!(load_gray(&path).unwrap().pixels, vec![200, 10]);
 
     let mut g16 = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::new(3, 1);
@@ -345,7 +364,11 @@ fn jpeg_and_bmp_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let img = image::GrayImage::from_fn(16, 8, |x, _| image::Luma([(x * 16) as u8]));
     for name in ["g.jpg", "g.bmp"] {
-        let path = save(image::DynamicImage::ImageLuma8(img.clone()), dir.path(), name);
+        let path = save(
+            image::DynamicImage::ImageLuma8(img.clone()),
+            dir.path(),
+            name,
+        );
         let g = load_gray(&path).unwrap();
         assert_eq!((g.width, g.height), (16, 8));
         for (a, b) in g.pixels.iter().zip(img.as_raw()) {
@@ -359,10 +382,7 @@ fn bad_images_are_refused_with_their_name() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.png");
     std::fs::write(&empty, b"").unwrap();
-    assert!(matches!(
-        load_gray(&empty),
-        Err(ImageIoError::Empty { .. })
-    ));
+    assert!(matches!(load_gray(&empty), Err(ImageIoError::Empty { .. })));
 
     let text = dir.path().join("text.dat");
     std::fs::write(&text, "hello, not an image").unwrap();

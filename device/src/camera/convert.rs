@@ -178,7 +178,11 @@ mod tests {
         assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
         assert!(matches!(
             grey_to_gray(&src[..6], 3, 2, 4, &mut out),
-            Err(ConvertError::Short { needed: 7, actual: 6, .. })
+            Err(ConvertError::Short {
+                needed: 7,
+                actual: 6,
+                ..
+            })
         ));
         assert!(matches!(
             grey_to_gray(&src, 3, 2, 2, &mut out),

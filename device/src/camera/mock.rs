@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(cam.next_frame().unwrap_err().kind(), ErrorKind::Timeout);
         let mut reused = Frame::filled(10, 10, 0);
         cam.read_frame(&mut reused).unwrap();
-        assert_eq!((reused.width, reused.height, reused.gray.clone()), (3, 1, vec![9; 3]));
+        assert_eq!(
+            (reused.width, reused.height, reused.gray.clone()),
+            (3, 1, vec![9; 3])
+        );
         let end = cam.next_frame().unwrap_err();
         assert_eq!(end.kind(), ErrorKind::EndOfStream);
         assert_eq!(cam.calls(), 4);

@@ -85,7 +85,9 @@ impl Frame {
     }
 
     /// The shared face-preprocessing view of this frame.
-    pub fn view(&self) -> Result<emoedge_shared::face::GrayFrame<'_>, emoedge_shared::face::FaceError> {
+    pub fn view(
+        &self,
+    ) -> Result<emoedge_shared::face::GrayFrame<'_>, emoedge_shared::face::FaceError> {
         emoedge_shared::face::GrayFrame::packed(
             &self.gray,
             self.width as usize,
@@ -155,8 +157,12 @@ pub enum CameraError {
 
 fn hint(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::Disconnected => "; the camera was unplugged or its driver stopped: check the cable and `dmesg`",
-        ErrorKind::Timeout => "; no frame arrived in time: the camera may be stalled or too dark for its exposure",
+        ErrorKind::Disconnected => {
+            "; the camera was unplugged or its driver stopped: check the cable and `dmesg`"
+        }
+        ErrorKind::Timeout => {
+            "; no frame arrived in time: the camera may be stalled or too dark for its exposure"
+        }
         _ => "",
     }
 }
@@ -222,9 +228,16 @@ mod tests {
         };
         assert_eq!(e.kind(), ErrorKind::Disconnected);
         let msg = e.to_string();
-        assert!(msg.contains("/dev/video2") && msg.contains("unplugged"), "{msg}");
+        assert!(
+            msg.contains("/dev/video2") && msg.contains("unplugged"),
+            "{msg}"
+        );
         assert_eq!(
-            CameraError::EndOfStream { device: "x".into(), frames: 3 }.kind(),
+            CameraError::EndOfStream {
+                device: "x".into(),
+                frames: 3
+            }
+            .kind(),
             ErrorKind::EndOfStream
         );
     }

@@ -78,7 +78,11 @@ impl<C: Clock> ReplayCamera<C> {
         })?;
         let source = if meta.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| {
-                open_err(e.to_string(), "check the folder's permissions", ErrorKind::Other)
+                open_err(
+                    e.to_string(),
+                    "check the folder's permissions",
+                    ErrorKind::Other,
+                )
             })?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok())
@@ -96,7 +100,11 @@ impl<C: Clock> ReplayCamera<C> {
             Source::Files(files)
         } else {
             let img = load_gray(path).map_err(|e| {
-                open_err(e.to_string(), "give a readable image file", ErrorKind::Other)
+                open_err(
+                    e.to_string(),
+                    "give a readable image file",
+                    ErrorKind::Other,
+                )
             })?;
             Source::Single(img)
         };
@@ -152,8 +160,16 @@ impl<C: Clock> Camera for ReplayCamera<C> {
             Some(fps) => format!("{fps} fps"),
             None => "as fast as possible".into(),
         };
-        let looping = if self.options.looping { ", looping" } else { "" };
-        format!("replay:{} ({} images, {pace}{looping})", self.name, self.len())
+        let looping = if self.options.looping {
+            ", looping"
+        } else {
+            ""
+        };
+        format!(
+            "replay:{} ({} images, {pace}{looping})",
+            self.name,
+            self.len()
+        )
     }
 
     fn read_frame(&mut self, frame: &mut Frame) -> Result<(), CameraError> {
@@ -309,10 +325,13 @@ mod tests {
             fps: None,
             looping: false,
         };
-        let empty = ReplayCamera::open(dir.path(), opts, MockClock::default()).err().unwrap();
+        let empty = ReplayCamera::open(dir.path(), opts, MockClock::default())
+            .err()
+            .unwrap();
         assert!(empty.to_string().contains("no image files"), "{empty}");
-        let missing =
-            ReplayCamera::open(&dir.path().join("nope"), opts, MockClock::default()).err().unwrap();
+        let missing = ReplayCamera::open(&dir.path().join("nope"), opts, MockClock::default())
+            .err()
+            .unwrap();
         assert_eq!(missing.kind(), ErrorKind::Disconnected);
         write_png(dir.path(), "a.png", 1, 2, 2);
         let bad_fps = ReplayCamera::open(

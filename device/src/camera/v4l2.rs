@@ -162,15 +162,18 @@ impl<C: Clock> V4l2Camera<C> {
             config.fps
         };
         if fps != config.fps {
-            log::warn!("camera {name}: asked for {} fps, the driver chose {fps}", config.fps);
+            log::warn!(
+                "camera {name}: asked for {} fps, the driver chose {fps}",
+                config.fps
+            );
         }
         let stride = match format {
             PixelFormat::Grey => (got.stride as usize).max(got.width as usize),
             PixelFormat::Yuyv => (got.stride as usize).max(2 * got.width as usize),
             PixelFormat::Mjpeg => 0,
         };
-        let mut stream =
-            Stream::with_buffers(&dev, Type::VideoCapture, BUFFERS).map_err(|e| open_error(path, &e))?;
+        let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, BUFFERS)
+            .map_err(|e| open_error(path, &e))?;
         stream.set_timeout(config.timeout);
         log::info!(
             "camera {name}: {} ({}), {}x{} {format} @ {fps} fps",

@@ -59,7 +59,11 @@ mod tests {
         leds.show(LedState::Fault).unwrap();
         assert_eq!(
             leds.calls,
-            vec![LedState::Idle, LedState::Emotion(Emotion::Happy), LedState::Fault]
+            vec![
+                LedState::Idle,
+                LedState::Emotion(Emotion::Happy),
+                LedState::Fault
+            ]
         );
         assert_eq!(leds.current, Some(LedState::Fault));
     }

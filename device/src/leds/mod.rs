@@ -148,7 +148,15 @@ mod tests {
         let colours: std::collections::HashSet<Rgb> = Emotion::ALL
             .iter()
             .map(|e| LedState::Emotion(*e).colour())
-            .chain([LedState::Off, LedState::Idle, LedState::Uncertain, LedState::Fault].map(LedState::colour))
+            .chain(
+                [
+                    LedState::Off,
+                    LedState::Idle,
+                    LedState::Uncertain,
+                    LedState::Fault,
+                ]
+                .map(LedState::colour),
+            )
             .collect();
         assert_eq!(colours.len(), 11);
         assert_eq!(LedState::Emotion(Emotion::Sad).to_string(), "sad");

@@ -76,7 +76,10 @@ impl<C: Clock, W: Write> SimLeds<C, W> {
 
 impl<C: Clock, W: Write> Leds for SimLeds<C, W> {
     fn describe(&self) -> String {
-        format!("simulated LEDs ({})", if self.ansi { "colour" } else { "text" })
+        format!(
+            "simulated LEDs ({})",
+            if self.ansi { "colour" } else { "text" }
+        )
     }
 
     fn show(&mut self, state: LedState) -> Result<(), LedError> {
@@ -102,10 +105,19 @@ impl<C: Clock, W: Write> Leds for SimLeds<C, W> {
                 at_ms % 1000
             )
         } else {
-            format!("[leds] {:<9} {}.{:03} s\n", state.label(), at_ms / 1000, at_ms % 1000)
+            format!(
+                "[leds] {:<9} {}.{:03} s\n",
+                state.label(),
+                at_ms / 1000,
+                at_ms % 1000
+            )
         };
         // A closed terminal must not stop the loop: drawing is best effort.
-        if let Err(e) = self.out.write_all(line.as_bytes()).and_then(|_| self.out.flush()) {
+        if let Err(e) = self
+            .out
+            .write_all(line.as_bytes())
+            .and_then(|_| self.out.flush())
+        {
             log::debug!("simulated LEDs: cannot draw: {e}");
         }
         Ok(())
@@ -128,7 +140,10 @@ mod tests {
         leds.show(LedState::Emotion(Emotion::Happy)).unwrap();
         clock.advance_ms(1000);
         leds.show(LedState::Uncertain).unwrap();
-        let got: Vec<(u64, &str)> = leds.transitions().map(|t| (t.at_ms, t.state.label())).collect();
+        let got: Vec<(u64, &str)> = leds
+            .transitions()
+            .map(|t| (t.at_ms, t.state.label()))
+            .collect();
         assert_eq!(got, vec![(0, "idle"), (250, "happy"), (1250, "uncertain")]);
         let text = String::from_utf8(leds.writer().clone()).unwrap();
         assert_eq!(text.lines().count(), 3);
@@ -149,7 +164,11 @@ mod tests {
     fn memory_is_bounded() {
         let mut leds = SimLeds::new(std::io::sink(), false, MockClock::default());
         for i in 0..(MAX_TRANSITIONS + 10) {
-            let s = if i % 2 == 0 { LedState::Idle } else { LedState::Off };
+            let s = if i % 2 == 0 {
+                LedState::Idle
+            } else {
+                LedState::Off
+            };
             leds.show(s).unwrap();
         }
         assert_eq!(leds.transitions().len(), MAX_TRANSITIONS);

@@ -91,13 +91,14 @@ impl AlsaMicrophone {
                     .set_channels_near(1)
                     .map_err(|e| unsupported("channel count", e))?,
             };
-            hwp.set_rate(config.sample_rate, ValueOr::Nearest).map_err(|e| {
-                let range = match (hwp.get_rate_min(), hwp.get_rate_max()) {
-                    (Ok(lo), Ok(hi)) => format!(" (the device records {lo}..={hi} Hz)"),
-                    _ => String::new(),
-                };
-                unsupported(&format!("sample rate {}{range}", config.sample_rate), e)
-            })?;
+            hwp.set_rate(config.sample_rate, ValueOr::Nearest)
+                .map_err(|e| {
+                    let range = match (hwp.get_rate_min(), hwp.get_rate_max()) {
+                        (Ok(lo), Ok(hi)) => format!(" (the device records {lo}..={hi} Hz)"),
+                        _ => String::new(),
+                    };
+                    unsupported(&format!("sample rate {}{range}", config.sample_rate), e)
+                })?;
             let period_frames = (u64::from(config.sample_rate) * u64::from(config.period_ms.max(1))
                 / 1000)
                 .max(32) as alsa::pcm::Frames;
@@ -160,12 +161,12 @@ impl AlsaMicrophone {
         let mut kind = alsa_kind(&e);
         if kind == ErrorKind::Overrun {
             self.overruns += 1;
-            let recovered = self
-                .pcm
-                .prepare()
-                .and_then(|_| self.pcm.start());
+            let recovered = self.pcm.prepare().and_then(|_| self.pcm.start());
             if let Err(e2) = recovered {
-                log::warn!("microphone {}: recovering from an overrun failed: {e2}", self.device);
+                log::warn!(
+                    "microphone {}: recovering from an overrun failed: {e2}",
+                    self.device
+                );
                 kind = alsa_kind(&e2);
                 if kind == ErrorKind::Overrun {
                     kind = ErrorKind::Other;

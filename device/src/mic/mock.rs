@@ -82,7 +82,12 @@ mod tests {
     fn plays_blocks_errors_then_ends() {
         let mut mic = MockMicrophone::new(
             16_000,
-            [Ok(vec![1, 2, 3]), Err(ErrorKind::Overrun), Ok(vec![]), Ok(vec![4])],
+            [
+                Ok(vec![1, 2, 3]),
+                Err(ErrorKind::Overrun),
+                Ok(vec![]),
+                Ok(vec![4]),
+            ],
         );
         let mut buf = [0i16; 2];
         assert_eq!(mic.read(&mut buf).unwrap(), 2);
@@ -92,7 +97,10 @@ mod tests {
         assert_eq!(mic.read(&mut buf).unwrap_err().kind(), ErrorKind::Overrun);
         assert_eq!(mic.read(&mut buf).unwrap(), 1, "empty blocks are skipped");
         assert_eq!(buf[0], 4);
-        assert_eq!(mic.read(&mut buf).unwrap_err().kind(), ErrorKind::EndOfStream);
+        assert_eq!(
+            mic.read(&mut buf).unwrap_err().kind(),
+            ErrorKind::EndOfStream
+        );
         assert_eq!(mic.delivered(), 4);
         assert_eq!(mic.sample_rate(), 16_000);
     }

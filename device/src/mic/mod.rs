@@ -144,6 +144,9 @@ mod tests {
         };
         assert_eq!(e.kind(), ErrorKind::Overrun);
         assert!(e.to_string().contains("not read in time"), "{e}");
-        assert_eq!(MicError::Scripted(ErrorKind::Timeout).kind(), ErrorKind::Timeout);
+        assert_eq!(
+            MicError::Scripted(ErrorKind::Timeout).kind(),
+            ErrorKind::Timeout
+        );
     }
 }

@@ -39,7 +39,12 @@ pub struct ReplayMicrophone<C: Clock> {
 
 impl<C: Clock> ReplayMicrophone<C> {
     /// Decodes `path`, mixes it to mono and resamples it to `rate` Hz.
-    pub fn open(path: &Path, rate: u32, options: ReplayOptions, clock: C) -> Result<Self, MicError> {
+    pub fn open(
+        path: &Path,
+        rate: u32,
+        options: ReplayOptions,
+        clock: C,
+    ) -> Result<Self, MicError> {
         let name = path.display().to_string();
         let open_err = |reason: String, kind: ErrorKind| MicError::Open {
             device: format!("replay:{name}"),
@@ -57,7 +62,10 @@ impl<C: Clock> ReplayMicrophone<C> {
         let mono = resample(&audio.samples, audio.sample_rate, rate)
             .map_err(|e| open_err(e.to_string(), ErrorKind::Other))?;
         if mono.is_empty() {
-            return Err(open_err("no samples left after resampling".into(), ErrorKind::Other));
+            return Err(open_err(
+                "no samples left after resampling".into(),
+                ErrorKind::Other,
+            ));
         }
         Ok(ReplayMicrophone {
             name,
@@ -89,8 +97,16 @@ impl<C: Clock> Microphone for ReplayMicrophone<C> {
             self.name,
             self.samples.len() as f64 / f64::from(self.rate),
             self.rate,
-            if self.options.realtime { ", real time" } else { ", as fast as possible" },
-            if self.options.looping { ", looping" } else { "" }
+            if self.options.realtime {
+                ", real time"
+            } else {
+                ", as fast as possible"
+            },
+            if self.options.looping {
+                ", looping"
+            } else {
+                ""
+            }
         )
     }
 
@@ -120,7 +136,9 @@ impl<C: Clock> Microphone for ReplayMicrophone<C> {
             let now = self.clock.now();
             let start = *self.start.get_or_insert(now);
             let due = start
-                + Duration::from_secs_f64((self.delivered + n as u64) as f64 / f64::from(self.rate));
+                + Duration::from_secs_f64(
+                    (self.delivered + n as u64) as f64 / f64::from(self.rate),
+                );
             self.clock.sleep_until(due);
         }
         let mut written = 0;
@@ -185,7 +203,10 @@ mod tests {
         assert_eq!(mic.read(&mut rest).unwrap(), 960, "only what is left");
         assert_eq!(rest[959], 1599);
         assert_eq!(clock.now_ms(), 1100);
-        assert_eq!(mic.read(&mut buf).unwrap_err().kind(), ErrorKind::EndOfStream);
+        assert_eq!(
+            mic.read(&mut buf).unwrap_err().kind(),
+            ErrorKind::EndOfStream
+        );
     }
 
     #[test]
@@ -220,13 +241,20 @@ mod tests {
             realtime: false,
             looping: false,
         };
-        let missing = ReplayMicrophone::open(&dir.path().join("no.wav"), 16_000, opts, MockClock::default())
-            .err()
-            .unwrap();
+        let missing = ReplayMicrophone::open(
+            &dir.path().join("no.wav"),
+            16_000,
+            opts,
+            MockClock::default(),
+        )
+        .err()
+        .unwrap();
         assert_eq!(missing.kind(), ErrorKind::Disconnected);
         let empty = dir.path().join("empty.wav");
         std::fs::write(&empty, b"").unwrap();
-        let err = ReplayMicrophone::open(&empty, 16_000, opts, MockClock::default()).err().unwrap();
+        let err = ReplayMicrophone::open(&empty, 16_000, opts, MockClock::default())
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("empty"), "{err}");
     }
 }

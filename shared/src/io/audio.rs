@@ -51,7 +51,9 @@ pub enum AudioIoError {
         source: std::io::Error,
     },
     /// The file holds no bytes at all.
-    #[error("audio file {path} is empty (0 bytes); the copy or recording was interrupted, re-create it")]
+    #[error(
+        "audio file {path} is empty (0 bytes); the copy or recording was interrupted, re-create it"
+    )]
     Empty {
         /// The file.
         path: PathBuf,
@@ -281,7 +283,11 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
     let sample_rate = rate.ok_or_else(|| AudioIoError::BadSampleRate { path: p(), rate: 0 })?;
     // Clip pathological float WAVs so downstream features stay finite.
     for s in &mut samples {
-        *s = if s.is_finite() { s.clamp(-1.0, 1.0) } else { 0.0 };
+        *s = if s.is_finite() {
+            s.clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
     }
     Ok(Audio {
         samples,
@@ -296,12 +302,13 @@ pub fn load_audio_16k(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
     if audio.sample_rate == TARGET_SAMPLE_RATE {
         return Ok(audio);
     }
-    let samples = resample(&audio.samples, audio.sample_rate, TARGET_SAMPLE_RATE).map_err(
-        |source| AudioIoError::Resample {
-            path: path.to_path_buf(),
-            source,
-        },
-    )?;
+    let samples =
+        resample(&audio.samples, audio.sample_rate, TARGET_SAMPLE_RATE).map_err(|source| {
+            AudioIoError::Resample {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     Ok(Audio {
         samples,
         sample_rate: TARGET_SAMPLE_RATE,

@@ -88,7 +88,9 @@ pub enum ImageIoError {
         height: u32,
     },
     /// The data is corrupt or truncated.
-    #[error("image file {path} cannot be decoded ({reason}); it is corrupt or truncated, re-create it")]
+    #[error(
+        "image file {path} cannot be decoded ({reason}); it is corrupt or truncated, re-create it"
+    )]
     Decode {
         /// The file.
         path: PathBuf,
@@ -108,8 +110,8 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
     let path = path.as_ref();
     let p = || path.to_path_buf();
     let open = || -> Result<ImageReader<BufReader<std::fs::File>>, ImageIoError> {
-        let reader = ImageReader::open(path)
-            .map_err(|source| ImageIoError::Read { path: p(), source })?;
+        let reader =
+            ImageReader::open(path).map_err(|source| ImageIoError::Read { path: p(), source })?;
         let reader = reader
             .with_guessed_format()
             .map_err(|source| ImageIoError::Read { path: p(), source })?;

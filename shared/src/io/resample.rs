@@ -24,7 +24,9 @@ pub enum ResampleError {
         to: u32,
     },
     /// rubato refused the conversion (should not happen for valid rates).
-    #[error("resampler failed converting {from} Hz to {to} Hz: {reason}; please report this as a bug")]
+    #[error(
+        "resampler failed converting {from} Hz to {to} Hz: {reason}; please report this as a bug"
+    )]
     Resampler {
         /// Input rate.
         from: u32,
@@ -104,7 +106,12 @@ mod tests {
 
     #[test]
     fn length_and_alignment_are_kept() {
-        for &(from, to) in &[(44_100, 16_000), (48_000, 16_000), (8_000, 16_000), (22_050, 16_000)] {
+        for &(from, to) in &[
+            (44_100, 16_000),
+            (48_000, 16_000),
+            (8_000, 16_000),
+            (22_050, 16_000),
+        ] {
             let x = tone(300.0, from, from as usize / 2);
             let y = resample(&x, from, to).unwrap();
             assert_eq!(y.len(), to as usize / 2, "{from} -> {to}");
@@ -112,15 +119,18 @@ mod tests {
             // away from the edges.
             let ideal = tone(300.0, to, y.len());
             let mid = y.len() / 4..3 * y.len() / 4;
-            let err: f32 = mid.clone().map(|i| (y[i] - ideal[i]).abs()).sum::<f32>()
-                / mid.len() as f32;
+            let err: f32 =
+                mid.clone().map(|i| (y[i] - ideal[i]).abs()).sum::<f32>() / mid.len() as f32;
             assert!(err < 0.02, "{from} -> {to}: mean error {err}");
         }
     }
 
     #[test]
     fn equal_rates_and_empty_input_copy() {
-        assert_eq!(resample(&[0.1, 0.2], 16_000, 16_000).unwrap(), vec![0.1, 0.2]);
+        assert_eq!(
+            resample(&[0.1, 0.2], 16_000, 16_000).unwrap(),
+            vec![0.1, 0.2]
+        );
         assert!(resample(&[], 44_100, 16_000).unwrap().is_empty());
     }
 

@@ -154,9 +154,8 @@ impl ValueStats {
             Clipping::MinMax => return Some((self.min, self.max)),
             Clipping::Percentile(p) => p,
         };
-        let tail = (self.count as f64 * (1.0 - p as f64 / 100.0))
-            .floor()
-            .max(0.0) as u64;
+        // Values allowed beyond the clipped range at each end (`as` saturates at 0).
+        let tail = libm::floor(self.count as f64 * (1.0 - p as f64 / 100.0)) as u64;
         let hi = if self.max > 0.0 {
             self.positive.upper_quantile(tail).min(self.max)
         } else {

@@ -2,7 +2,11 @@
 //!
 //! Every value of the file's graph becomes a tract wire that is either f32
 //! or int8 on a known grid ([`QuantParams`]). int8 conv and dense layers
-//! read and write int8 (tract's quantised `Conv` and `EinSum`); ops that
+//! read and write int8. They run on tract's quantised `Conv` and `EinSum`
+//! unless their integer accumulator fits f32 exactly (small reductions,
+//! depthwise convs): then tract's f32 kernels compute it on the centred
+//! integers `x - x_zp`, `w - w_zp`, which is bit-exact and faster, and
+//! tract's fixed-point `QScale` requantises it (see [`f32_is_exact`]). Ops that
 //! keep values on their grid (reshape, flatten, transpose, max pooling,
 //! ReLU, channel padding, concatenation of one grid) stay in int8; every
 //! other op reads f32, dequantising int8 inputs once. A value is
@@ -34,7 +38,7 @@ enum Wire {
 /// The tract graph of a model, before optimisation.
 pub(super) struct Lowered {
     pub model: TypedModel,
-    /// Number of layers lowered to tract's int8 kernels.
+    /// Number of int8 layers (int8 arithmetic, whichever kernels run it).
     pub int8_layers: usize,
 }
 
@@ -84,6 +88,24 @@ pub(super) fn lower(file: &ModelFile, shapes: Vec<Vec<u32>>) -> Result<Lowered, 
     Ok(Lowered {
         model: l.tm,
         int8_layers: l.int8_layers,
+    })
+}
+
+/// Largest magnitude f32 holds every integer up to.
+const F32_EXACT: i64 = 1 << 24;
+
+/// True when an int8 layer's accumulator can be computed exactly with f32
+/// arithmetic: for every output channel, `|bias| + 255 * sum|w - w_zp|`
+/// (a bound of every partial sum, as `|x - x_zp| <= 255`) stays below
+/// 2^24. tract's f32 kernels are then bit-exact with its int8 kernels and,
+/// for the small reductions where this holds, faster (tract has no int8
+/// depthwise kernel and its int8 im2col costs more than the f32 one).
+fn f32_is_exact(l: &Int8Layer, w: &[i8], out: usize) -> bool {
+    let w0 = l.weight.zero_point as i64;
+    let per_channel = w.len() / out.max(1);
+    w.chunks(per_channel.max(1)).zip(&l.bias).all(|(ws, &b)| {
+        let sum: i64 = ws.iter().map(|&q| (q as i64 - w0).abs()).sum();
+        (b as i64).abs() + 255 * sum < F32_EXACT
     })
 }
 
@@ -255,84 +277,155 @@ impl Lower {
             input_channels: self.shapes[v][1] as usize,
             output_channels: ws[0],
         };
-        let group = c.groups as usize;
-        match &c.weight.values {
-            Weights::F32(w) => {
-                let x = self.f32_of(v)?;
-                let k = self.konst("kernel", Tensor::from_shape(&ws, w)?)?;
-                let b = self.f32_bias(c.bias.as_ref(), &[ws[0]])?;
-                let op = Conv {
-                    pool_spec,
-                    kernel_fmt: KernelFormat::OIHW,
-                    group,
-                    q_params: None,
-                };
-                let y = self.wire("conv", op, &[x, k, b])?;
-                Ok(Wire::F32(self.f32_activation(y, c.activation, 4)?))
-            }
-            weights => {
-                let (l, w) = self.int8_layer(
-                    node,
-                    weights,
-                    c.input_quant,
-                    c.bias.as_ref(),
-                    c.activation,
-                    ws[0],
-                )?;
-                let x = self.i8_of(v, l.input)?;
-                let k = self.konst("kernel", Tensor::from_shape(&ws, &w)?)?;
-                let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
-                let op = Conv {
-                    pool_spec,
-                    kernel_fmt: KernelFormat::OIHW,
-                    group,
-                    q_params: Some(DatumType::I8),
-                };
-                let y = self.wire("qconv", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
-                self.int8_layers += 1;
-                Ok(Wire::I8(self.i8_clamp(y, l.act_lo, l.act_hi, 4)?, l.output))
-            }
-        }
+        let f32_conv = |pool_spec| Conv {
+            pool_spec,
+            kernel_fmt: KernelFormat::OIHW,
+            group: c.groups as usize,
+            q_params: None,
+        };
+        let Weights::I8 { .. } = &c.weight.values else {
+            let Weights::F32(w) = &c.weight.values else {
+                unreachable!()
+            };
+            let x = self.f32_of(v)?;
+            let k = self.konst("kernel", Tensor::from_shape(&ws, w)?)?;
+            let b = self.f32_bias(c.bias.as_ref(), &[ws[0]])?;
+            let y = self.wire("conv", f32_conv(pool_spec), &[x, k, b])?;
+            return Ok(Wire::F32(self.f32_activation(y, c.activation, 4)?));
+        };
+        let (l, w) = self.int8_layer(
+            node,
+            &c.weight.values,
+            c.input_quant,
+            c.bias.as_ref(),
+            c.activation,
+            ws[0],
+        )?;
+        self.int8_layers += 1;
+        let x = self.i8_of(v, l.input)?;
+        let y = if f32_is_exact(&l, &w, ws[0]) {
+            let (x, k, b) = self.centred_operands(x, &l, &w, &[ws[0]], &ws)?;
+            let acc = self.wire("conv_exact", f32_conv(pool_spec), &[x, k, b])?;
+            self.requantize_f32_accumulator(acc, &l, 4)?
+        } else {
+            let k = self.konst("kernel", Tensor::from_shape(&ws, &w)?)?;
+            let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
+            let op = Conv {
+                q_params: Some(DatumType::I8),
+                ..f32_conv(pool_spec)
+            };
+            let y = self.wire("qconv", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
+            self.i8_clamp(y, l.act_lo, l.act_hi, 4)?
+        };
+        Ok(Wire::I8(y, l.output))
     }
 
     fn dense(&mut self, node: &Node, d: &Dense) -> TractResult<Wire> {
         let v = node.inputs[0] as usize;
         let ws: Vec<usize> = d.weight.shape.iter().map(|&d| d as usize).collect();
-        match &d.weight.values {
-            Weights::F32(w) => {
-                let x = self.f32_of(v)?;
-                let k = self.konst("weight", Tensor::from_shape(&ws, w)?)?;
-                let y = self.wire(
-                    "matmul",
-                    EinSum::new("ik,jk->ij".parse()?, f32::datum_type()),
-                    &[x, k],
-                )?;
-                let b = self.f32_bias(d.bias.as_ref(), &[1, ws[0]])?;
-                let y = self.wire("bias", ops::math::add(), &[y, b])?;
-                Ok(Wire::F32(self.f32_activation(y, d.activation, 2)?))
-            }
-            weights => {
-                let (l, w) = self.int8_layer(
-                    node,
-                    weights,
-                    d.input_quant,
-                    d.bias.as_ref(),
-                    d.activation,
-                    ws[0],
-                )?;
-                let x = self.i8_of(v, l.input)?;
-                let k = self.konst("weight", Tensor::from_shape(&ws, &w)?)?;
-                let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
-                let op = EinSum::newq(
-                    "ik,jk,j,,,,,,->ij".parse()?,
-                    i32::datum_type(),
-                    DatumType::I8,
-                );
-                let y = self.wire("qmatmul", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
-                self.int8_layers += 1;
-                Ok(Wire::I8(self.i8_clamp(y, l.act_lo, l.act_hi, 2)?, l.output))
-            }
-        }
+        let Weights::I8 { .. } = &d.weight.values else {
+            let Weights::F32(w) = &d.weight.values else {
+                unreachable!()
+            };
+            let x = self.f32_of(v)?;
+            let k = self.konst("weight", Tensor::from_shape(&ws, w)?)?;
+            let y = self.wire(
+                "matmul",
+                EinSum::new("ik,jk->ij".parse()?, f32::datum_type()),
+                &[x, k],
+            )?;
+            let b = self.f32_bias(d.bias.as_ref(), &[1, ws[0]])?;
+            let y = self.wire("bias", ops::math::add(), &[y, b])?;
+            return Ok(Wire::F32(self.f32_activation(y, d.activation, 2)?));
+        };
+        let (l, w) = self.int8_layer(
+            node,
+            &d.weight.values,
+            d.input_quant,
+            d.bias.as_ref(),
+            d.activation,
+            ws[0],
+        )?;
+        self.int8_layers += 1;
+        let x = self.i8_of(v, l.input)?;
+        let y = if f32_is_exact(&l, &w, ws[0]) {
+            let (x, k, b) = self.centred_operands(x, &l, &w, &[1, ws[0]], &ws)?;
+            let acc = self.wire(
+                "matmul_exact",
+                EinSum::new("ik,jk->ij".parse()?, f32::datum_type()),
+                &[x, k],
+            )?;
+            let acc = self.wire("bias_exact", ops::math::add(), &[acc, b])?;
+            self.requantize_f32_accumulator(acc, &l, 2)?
+        } else {
+            let k = self.konst("weight", Tensor::from_shape(&ws, &w)?)?;
+            let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
+            let op = EinSum::newq(
+                "ik,jk,j,,,,,,->ij".parse()?,
+                i32::datum_type(),
+                DatumType::I8,
+            );
+            let y = self.wire("qmatmul", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
+            self.i8_clamp(y, l.act_lo, l.act_hi, 2)?
+        };
+        Ok(Wire::I8(y, l.output))
+    }
+
+    /// Operands of the exact f32 path: `x - x_zp` (from int8 `x`),
+    /// `w - w_zp` and the i32 bias (of shape `bias_shape`), all as f32.
+    fn centred_operands(
+        &mut self,
+        x: OutletId,
+        l: &Int8Layer,
+        w: &[i8],
+        bias_shape: &[usize],
+        weight_shape: &[usize],
+    ) -> TractResult<(OutletId, OutletId, OutletId)> {
+        let x = self.wire(
+            "centre",
+            DequantizeLinearF32::new(1.0, l.input.zero_point as i32),
+            &[x],
+        )?;
+        let w0 = l.weight.zero_point as i32;
+        let wc: Vec<f32> = w.iter().map(|&q| (q as i32 - w0) as f32).collect();
+        let k = self.konst("kernel_centred", Tensor::from_shape(weight_shape, &wc)?)?;
+        let b: Vec<f32> = l.bias.iter().map(|&b| b as f32).collect();
+        let b = self.konst("bias_centred", Tensor::from_shape(bias_shape, &b)?)?;
+        Ok((x, k, b))
+    }
+
+    /// Requantises an integer-valued f32 accumulator like tract's quantised
+    /// kernels: cast to i32, scale with round-half-even (tract's fixed-point
+    /// `QScale`), add the output zero point, clamp to the activation bounds
+    /// and cast to i8.
+    fn requantize_f32_accumulator(
+        &mut self,
+        acc: OutletId,
+        l: &Int8Layer,
+        rank: usize,
+    ) -> TractResult<OutletId> {
+        let acc = self.wire("acc", ops::cast::cast(i32::datum_type()), &[acc])?;
+        let m = self.konst("multiplier", scalar_rank(l.multiplier, rank)?)?;
+        let y = self.wire("requant", ops::quant::scale(), &[m, acc])?;
+        let y = self.with_const(
+            "zero_point",
+            ops::math::add(),
+            y,
+            scalar_rank(l.output.zero_point as i32, rank)?,
+        )?;
+        let y = self.with_const(
+            "lo",
+            ops::math::max(),
+            y,
+            scalar_rank(l.act_lo as i32, rank)?,
+        )?;
+        let y = self.with_const(
+            "hi",
+            ops::math::min(),
+            y,
+            scalar_rank(l.act_hi as i32, rank)?,
+        )?;
+        self.wire("to_i8", ops::cast::cast(i8::datum_type()), &[y])
     }
 
     fn pool_spec(&self, v: usize, p: &Pool2d) -> PoolSpec {

@@ -528,3 +528,104 @@ fn model_is_shareable_between_threads() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Model>();
 }
+
+#[test]
+#[ignore]
+fn tmp_profile() {
+    let (m, q) = quantized_tiny(ModelKind::FaceClassifier, 1, &QuantizeOptions::default());
+    for (label, model) in [("f32", &m), ("int8", &q)] {
+        let rt = Model::from_model(model).unwrap();
+        std::println!("==== {label}");
+        for n in rt.plan.model().nodes.iter() {
+            std::println!("{} {} {:?}", n.name, n.op.name(), n.outputs[0].fact.datum_type);
+        }
+        let x = random_inputs(model, 1, 3).remove(0);
+        let t = std::time::Instant::now();
+        for _ in 0..2000 {
+            rt.run(&x).unwrap();
+        }
+        std::println!("{label}: {:?} per run", t.elapsed() / 2000);
+    }
+    // Per layer.
+    for (what, op, shape) in [
+        ("stem", conv_op(weight(8, 1, 3, 1), bias(8, 2), 2, 1, [1; 4], 1), vec![1, 1, 48, 48]),
+        ("dw", conv_op(weight(8, 1, 3, 1), bias(8, 2), 1, 1, [1; 4], 8), vec![1, 8, 24, 24]),
+        ("pw", conv_op(weight(8, 8, 1, 1), bias(8, 2), 1, 1, [0; 4], 1), vec![1, 8, 24, 24]),
+        ("conv2", conv_op(weight(16, 8, 3, 1), bias(16, 2), 1, 1, [1; 4], 1), vec![1, 8, 12, 12]),
+        ("big", conv_op(weight(64, 64, 3, 1), bias(64, 2), 1, 1, [1; 4], 1), vec![1, 64, 24, 24]),
+        ("fc", dense_op(7, 256, Activation::None, 3), vec![1, 256]),
+    ] {
+        let f = single_op(op, shape);
+        let q = quantized(&f);
+        for (label, model) in [("f32", &f), ("int8", &q)] {
+            let rt = Model::from_model(model).unwrap();
+            let x = random_inputs(model, 1, 3).remove(0);
+            let t = std::time::Instant::now();
+            for _ in 0..500 {
+                rt.run(&x).unwrap();
+            }
+            std::println!("{what} {label}: {:?} per run", t.elapsed() / 500);
+            if what == "dw" || what == "big" {
+                for n in rt.plan.model().nodes.iter() {
+                    std::println!("   {} {} {:?}", n.name, n.op.name(), n.outputs[0].fact.datum_type);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore]
+fn tmp_raw_conv() {
+    use tract_core::internal::*;
+    use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+    use tract_core::ops::nn::DataFormat;
+    for (ci, co, hw, groups) in [(64usize, 64usize, 24usize, 1usize), (128, 128, 12, 1), (32, 32, 48, 1), (8, 8, 24, 1), (64, 64, 24, 64)] {
+        for q in [false, true] {
+            let mut m = TypedModel::default();
+            let dt = if q { i8::datum_type() } else { f32::datum_type() };
+            let x = m.add_source("x", dt.fact([1, ci, hw, hw])).unwrap();
+            let ps = PoolSpec {
+                data_format: DataFormat::NCHW,
+                kernel_shape: tvec![3, 3],
+                padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
+                dilations: None,
+                strides: None,
+                input_channels: ci,
+                output_channels: co,
+            };
+            let kshape = [co, ci / groups, 3, 3];
+            let n: usize = kshape.iter().product();
+            let y = if q {
+                let k = m.add_const("k", Tensor::from_shape(&kshape, &vec![3i8; n]).unwrap()).unwrap();
+                let b = m.add_const("b", tensor1(&vec![0i32; co])).unwrap();
+                let z = m.add_const("z", tensor0(0i32)).unwrap();
+                let s = m.add_const("s", tensor0(0.01f32)).unwrap();
+                let op = Conv { pool_spec: ps, kernel_fmt: KernelFormat::OIHW, group: groups, q_params: Some(DatumType::I8) };
+                m.wire_node("conv", op, &[x, k, b, z, s, z, s, z, s]).unwrap()
+            } else {
+                let k = m.add_const("k", Tensor::from_shape(&kshape, &vec![0.03f32; n]).unwrap()).unwrap();
+                let b = m.add_const("b", tensor1(&vec![0f32; co])).unwrap();
+                let op = Conv { pool_spec: ps, kernel_fmt: KernelFormat::OIHW, group: groups, q_params: None };
+                m.wire_node("conv", op, &[x, k, b]).unwrap()
+            };
+            m.select_output_outlets(&y).unwrap();
+            let plan = m.into_optimized().unwrap().into_runnable().unwrap();
+            let input = if q {
+                Tensor::from_shape(&[1, ci, hw, hw], &vec![1i8; ci * hw * hw]).unwrap()
+            } else {
+                Tensor::from_shape(&[1, ci, hw, hw], &vec![0.5f32; ci * hw * hw]).unwrap()
+            };
+            let mut state = plan.spawn().unwrap();
+            for _ in 0..20 {
+                state.run(tvec![input.clone().into_tvalue()]).unwrap();
+            }
+            let t = std::time::Instant::now();
+            let iters = 200;
+            for _ in 0..iters {
+                state.run(tvec![input.clone().into_tvalue()]).unwrap();
+            }
+            std::println!("conv {ci}->{co} {hw}x{hw} g{groups} {}: {:?}", if q { "i8" } else { "f32" }, t.elapsed() / iters);
+        }
+    }
+}
