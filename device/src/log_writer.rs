@@ -28,8 +28,8 @@ use crate::clock::Clock;
 
 /// An open log file.
 pub trait LogFile {
-    /// Current length in bytes.
-    fn len(&mut self) -> io::Result<u64>;
+    /// Current size in bytes.
+    fn size(&mut self) -> io::Result<u64>;
     /// Appends `bytes`; may write only part of them before failing.
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// Cuts the file to `len` bytes.
@@ -63,7 +63,7 @@ pub struct StdFs;
 pub struct StdFile(File);
 
 impl LogFile for StdFile {
-    fn len(&mut self) -> io::Result<u64> {
+    fn size(&mut self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -208,7 +208,7 @@ impl<C: Clock, F: LogFs> LogWriter<C, F> {
             source,
         };
         let mut file = fs.open(&config.path).map_err(open_err)?;
-        let len = file.len().map_err(open_err)?;
+        let len = file.size().map_err(open_err)?;
         let keep = last_line_end(&mut file, len).map_err(open_err)?;
         let repaired = len - keep;
         if repaired > 0 {
@@ -370,7 +370,7 @@ impl<C: Clock, F: LogFs> LogWriter<C, F> {
             self.fs.rename(&path, &self.rotated(1))?;
         }
         self.file = self.fs.open(&path)?;
-        self.size = self.file.len()?;
+        self.size = self.file.size()?;
         self.stats.rotations += 1;
         Ok(())
     }
@@ -566,8 +566,8 @@ mod tests {
     }
 
     impl LogFile for TinyFile {
-        fn len(&mut self) -> io::Result<u64> {
-            self.inner.len()
+        fn size(&mut self) -> io::Result<u64> {
+            self.inner.size()
         }
         fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
             let fits = (self.free.get() as usize).min(bytes.len());
@@ -579,7 +579,7 @@ mod tests {
             Ok(())
         }
         fn truncate(&mut self, len: u64) -> io::Result<()> {
-            let before = self.inner.len()?;
+            let before = self.inner.size()?;
             self.inner.truncate(len)?;
             self.free.set(self.free.get() + before.saturating_sub(len));
             Ok(())

@@ -331,9 +331,8 @@ fn rgb_png_is_converted_to_luma() {
     let g = load_gray(&path).unwrap();
     assert_eq!((g.width, g.height, g.pixels.len()), (3, 2, 6));
     assert_eq!(&g.pixels[..3], &[255, 0, 128]);
-    // Green is the brightest primary, blue the darkest.
-    let (r, gr, b) = (g.pixels[3], g.pixels[4], g.pixels[5]);
-    assert!(gr > r && r > b, "r {r} g {gr} b {b}");
+    // BT.601 weights: 0.299, 0.587, 0.114.
+    assert_eq!(&g.pixels[3..], &[76, 150, 29]);
     assert_eq!(g.get(2, 0), Some(128));
     assert_eq!(g.get(3, 0), None);
 }
@@ -357,6 +356,16 @@ fn rgba_and_sixteen_bit_images_become_8_bit_luma() {
     g16.put_pixel(2, 0, image::Luma([u16::MAX]));
     let path = save(image::DynamicImage::ImageLuma16(g16), dir.path(), "g16.png");
     assert_eq!(load_gray(&path).unwrap().pixels, vec![0, 128, 255]);
+
+    let mut rgb16 = image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::new(2, 1);
+    rgb16.put_pixel(0, 0, image::Rgb([u16::MAX; 3]));
+    rgb16.put_pixel(1, 0, image::Rgb([u16::MAX, 0, 0]));
+    let path = save(
+        image::DynamicImage::ImageRgb16(rgb16),
+        dir.path(),
+        "rgb16.png",
+    );
+    assert_eq!(load_gray(&path).unwrap().pixels, vec![255, 76]);
 }
 
 #[test]

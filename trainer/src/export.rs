@@ -135,7 +135,9 @@ pub fn face_graph(model: &FaceNet) -> Result<Graph, ExportError> {
             );
         }
     }
-    x = g.push("gap", Op::GlobalAvgPool, vec![x]);
+    if !model.flatten_head {
+        x = g.push("gap", Op::GlobalAvgPool, vec![x]);
+    }
     x = g.push("flatten", Op::Flatten, vec![x]);
     if let Some(h) = &model.hidden {
         x = g.push("hidden", dense(h, Activation::Relu)?, vec![x]);

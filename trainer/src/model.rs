@@ -31,11 +31,16 @@ pub struct FaceNetConfig {
     pub hidden: usize,
     /// Dropout probability before each dense layer.
     pub dropout: f64,
+    /// Flatten the last feature map (keeping where features are, e.g. mouth
+    /// vs eyes) instead of global average pooling it.
+    #[serde(default)]
+    pub flatten_head: bool,
 }
 
 impl FaceNetConfig {
     /// Named architectures: `tiny` (tests), `vgg16`, `vgg20`, `vgg24`,
-    /// `res16`, `res20`, `vgg16h` (with a 128-unit hidden layer).
+    /// `res16`, `res20`, `res24`, `vgg16h` (with a 128-unit hidden layer),
+    /// `vgg16f` (flattened 6x6 map into a 256-unit hidden layer).
     pub fn preset(name: &str) -> Option<FaceNetConfig> {
         let cfg = |widths: &[usize], convs: usize, residual: bool, hidden: usize| FaceNetConfig {
             widths: widths.to_vec(),
@@ -43,6 +48,7 @@ impl FaceNetConfig {
             residual,
             hidden,
             dropout: 0.3,
+            flatten_head: false,
         };
         Some(match name {
             "tiny" => FaceNetConfig {
@@ -56,13 +62,18 @@ impl FaceNetConfig {
             "res16" => cfg(&[16, 32, 64, 128], 3, true, 0),
             "res20" => cfg(&[20, 40, 80, 160], 3, true, 0),
             "res24" => cfg(&[24, 48, 96, 192], 3, true, 0),
+            "vgg16f" => FaceNetConfig {
+                dropout: 0.4,
+                flatten_head: true,
+                ..cfg(&[16, 32, 64, 128], 2, false, 256)
+            },
             _ => return None,
         })
     }
 
     /// Names accepted by [`FaceNetConfig::preset`].
     pub const PRESETS: &'static [&'static str] = &[
-        "tiny", "vgg16", "vgg20", "vgg24", "vgg16h", "res16", "res20", "res24",
+        "tiny", "vgg16", "vgg20", "vgg24", "vgg16h", "vgg16f", "res16", "res20", "res24",
     ];
 
     /// Checks that the configuration describes a buildable network.
@@ -100,12 +111,27 @@ impl FaceNetConfig {
                 side /= 2;
             }
         }
-        let mut feat = c_in;
+        let mut feat = self.head_features() as u64;
         if self.hidden > 0 {
             total += feat * self.hidden as u64;
             feat = self.hidden as u64;
         }
         total + feat * NUM_CLASSES as u64
+    }
+
+    /// Side of the last feature map.
+    pub fn last_side(&self) -> usize {
+        FACE_SIZE >> (self.widths.len().max(1) - 1)
+    }
+
+    /// Features entering the dense layers.
+    pub fn head_features(&self) -> usize {
+        let c = self.widths.last().copied().unwrap_or(0);
+        if self.flatten_head {
+            c * self.last_side() * self.last_side()
+        } else {
+            c
+        }
     }
 
     /// Builds a freshly initialised network on `device`.
@@ -121,11 +147,11 @@ impl FaceNetConfig {
         }
         let (hidden, feat) = if self.hidden > 0 {
             (
-                Some(LinearConfig::new(c_in, self.hidden).init(device)),
+                Some(LinearConfig::new(self.head_features(), self.hidden).init(device)),
                 self.hidden,
             )
         } else {
-            (None, c_in)
+            (None, self.head_features())
         };
         FaceNet {
             stages,
@@ -134,6 +160,7 @@ impl FaceNetConfig {
             dropout: DropoutConfig::new(self.dropout).init(),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             residual: self.residual,
+            flatten_head: self.flatten_head,
         }
     }
 }
@@ -186,6 +213,9 @@ pub struct FaceNet {
     /// Identity skips over the non-entry convs.
     #[module(skip)]
     pub residual: bool,
+    /// Flatten instead of global average pooling before the dense layers.
+    #[module(skip)]
+    pub flatten_head: bool,
 }
 
 impl FaceNet {
@@ -207,7 +237,11 @@ impl FaceNet {
             }
         }
         let [b, c, h, w] = x.dims();
-        let x = x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c]);
+        let x = if self.flatten_head {
+            x.reshape([b, c * h * w])
+        } else {
+            x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
+        };
         let x = match &self.hidden {
             Some(h) => relu(h.forward(self.dropout.forward(x))),
             None => x,

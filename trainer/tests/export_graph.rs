@@ -46,6 +46,15 @@ fn plain_residual_and_hidden_graphs_match_burn() {
         residual: true,
         hidden: 16,
         dropout: 0.2,
+        flatten_head: false,
+    });
+    check(FaceNetConfig {
+        widths: vec![4, 8],
+        convs_per_stage: 2,
+        residual: false,
+        hidden: 8,
+        dropout: 0.2,
+        flatten_head: true,
     });
 }
 

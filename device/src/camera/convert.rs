@@ -121,8 +121,9 @@ pub fn mjpeg_to_gray(src: &[u8], out: &mut Vec<u8>) -> Result<(u32, u32), Conver
             decode(&patched)?
         }
     };
-    let luma = img.into_luma8();
-    let (w, h) = luma.dimensions();
+    // The same BT.601 conversion as training images get.
+    let gray = emoedge_shared::io::gray_from_image(img);
+    let (w, h) = (gray.width, gray.height);
     if w == 0 || h == 0 {
         return Err(ConvertError::Geometry {
             width: w,
@@ -131,7 +132,7 @@ pub fn mjpeg_to_gray(src: &[u8], out: &mut Vec<u8>) -> Result<(u32, u32), Conver
         });
     }
     out.clear();
-    out.extend_from_slice(luma.as_raw());
+    out.extend_from_slice(&gray.pixels);
     Ok((w, h))
 }
 

@@ -156,11 +156,11 @@ impl<C: Clock> V4l2Camera<C> {
         let params = dev
             .set_params(&v4l::video::capture::Parameters::with_fps(config.fps))
             .map_err(|e| open_error(path, &e))?;
-        let fps = if params.interval.numerator > 0 {
-            params.interval.denominator / params.interval.numerator
-        } else {
-            config.fps
-        };
+        let fps = params
+            .interval
+            .denominator
+            .checked_div(params.interval.numerator)
+            .unwrap_or(config.fps);
         if fps != config.fps {
             log::warn!(
                 "camera {name}: asked for {} fps, the driver chose {fps}",

@@ -12,8 +12,8 @@ use super::{LedError, LedState, Leds};
 use crate::board::{LedMode, LedProfile, PwmMode};
 
 enum Pins {
-    Rgb([OutputPin; 3]),
-    PerEmotion([OutputPin; 7]),
+    Rgb(Box<[OutputPin; 3]>),
+    PerEmotion(Box<[OutputPin; 7]>),
 }
 
 /// LEDs driven through GPIO pins.
@@ -61,10 +61,12 @@ impl RppalLeds {
             outs.push(out);
         }
         let pins = match profile.mode {
-            LedMode::Rgb => Pins::Rgb(outs.try_into().map_err(|_| LedError::NotConfigured)?),
-            LedMode::PerEmotion => {
-                Pins::PerEmotion(outs.try_into().map_err(|_| LedError::NotConfigured)?)
-            }
+            LedMode::Rgb => Pins::Rgb(Box::new(
+                outs.try_into().map_err(|_| LedError::NotConfigured)?,
+            )),
+            LedMode::PerEmotion => Pins::PerEmotion(Box::new(
+                outs.try_into().map_err(|_| LedError::NotConfigured)?,
+            )),
             LedMode::None => return Err(LedError::NotConfigured),
         };
         log::info!("GPIO LEDs on BCM pins {numbers:?}");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use image::{ImageError, ImageReader, Limits};
+use image::{DynamicImage, ImageError, ImageReader, Limits};
 
 /// Largest accepted image side, in pixels.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
@@ -102,8 +102,8 @@ pub enum ImageIoError {
 /// Decodes an image file to 8-bit luma.
 ///
 /// The format is guessed from the content, then from the extension. Colour
-/// (RGB, RGBA, palette) is converted with the Rec. 601 luma weights, alpha
-/// is dropped, 16-bit and float images are scaled to 8 bits. Images with
+/// is converted as [`gray_from_image`] does (BT.601 luma, alpha dropped,
+/// 16-bit and float scaled to 8 bits). Images with
 /// a zero side, or larger than [`MAX_IMAGE_SIDE`] per side or
 /// [`MAX_IMAGE_PIXELS`] in all, are refused before their pixels are decoded.
 pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
@@ -156,20 +156,45 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8 + (16 << 20));
     reader.limits(limits);
     let img = reader.decode().map_err(|e| map_image_error(path, e))?;
-    let luma = img.into_luma8();
-    let (width, height) = luma.dimensions();
-    if width == 0 || height == 0 {
+    let gray = gray_from_image(img);
+    if gray.width == 0 || gray.height == 0 {
         return Err(ImageIoError::ZeroSize {
             path: p(),
-            width,
-            height,
+            width: gray.width,
+            height: gray.height,
         });
     }
-    Ok(GrayImage {
+    Ok(gray)
+}
+
+/// Converts a decoded image to 8-bit luma.
+///
+/// Gray images keep their values (alpha dropped, 16-bit and float scaled to
+/// 8 bits). Colour images use the BT.601 weights
+/// `Y = 0.299 R + 0.587 G + 0.114 B`: the luma a camera delivers in its
+/// YUYV or JPEG Y channel, so training images and live frames agree.
+pub fn gray_from_image(img: DynamicImage) -> GrayImage {
+    use DynamicImage as D;
+    let (width, height) = (img.width(), img.height());
+    let pixels = match img {
+        D::ImageLuma8(g) => g.into_raw(),
+        g @ (D::ImageLumaA8(_) | D::ImageLuma16(_) | D::ImageLumaA16(_)) => {
+            g.into_luma8().into_raw()
+        }
+        colour => colour
+            .into_rgb8()
+            .pixels()
+            .map(|p| {
+                let [r, g, b] = p.0.map(u32::from);
+                ((299 * r + 587 * g + 114 * b + 500) / 1000) as u8
+            })
+            .collect(),
+    };
+    GrayImage {
         width,
         height,
-        pixels: luma.into_raw(),
-    })
+        pixels,
+    }
 }
 
 fn map_image_error(path: &Path, e: ImageError) -> ImageIoError {

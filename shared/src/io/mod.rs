@@ -5,7 +5,9 @@
 //!   [`load_audio_16k`] also resamples to 16 kHz with rubato, the rate every
 //!   emoedge voice model expects. [`resample`] is the resampler on its own.
 //! - [`load_gray`] decodes any image format the `image` crate reads (PNG,
-//!   JPEG, BMP, GIF, PNM, TIFF, WebP) to 8-bit luma.
+//!   JPEG, BMP, GIF, PNM, TIFF, WebP) to 8-bit BT.601 luma, the same luma
+//!   a camera delivers; [`gray_from_image`] converts an already decoded
+//!   image the same way.
 //!
 //! Every error names the file and says what is wrong with it and what to
 //! do, so a bad file in a data set of thousands can be found and fixed.
@@ -18,5 +20,7 @@ pub use audio::{
     load_audio, load_audio_16k, Audio, AudioIoError, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
     TARGET_SAMPLE_RATE,
 };
-pub use gray::{load_gray, GrayImage, ImageIoError, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE};
+pub use gray::{
+    gray_from_image, load_gray, GrayImage, ImageIoError, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE,
+};
 pub use resample::{resample, ResampleError};

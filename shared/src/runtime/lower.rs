@@ -2,11 +2,11 @@
 //!
 //! Every value of the file's graph becomes a tract wire that is either f32
 //! or int8 on a known grid ([`QuantParams`]). int8 conv and dense layers
-//! read and write int8. They run on tract's quantised `Conv` and `EinSum`
-//! unless their integer accumulator fits f32 exactly (small reductions,
-//! depthwise convs): then tract's f32 kernels compute it on the centred
-//! integers `x - x_zp`, `w - w_zp`, which is bit-exact and faster, and
-//! tract's fixed-point `QScale` requantises it (see [`f32_is_exact`]). Ops that
+//! read and write int8. They run on tract's quantised `Conv` and `EinSum`,
+//! except grouped (depthwise) convs, for which tract has no int8 kernel:
+//! when their integer accumulator fits f32 exactly, tract's f32 depthwise
+//! kernel computes it on the centred integers `x - x_zp`, `w - w_zp` and
+//! `QuantizeLinearI8` requantises it (see [`f32_is_exact`]). Ops that
 //! keep values on their grid (reshape, flatten, transpose, max pooling,
 //! ReLU, channel padding, concatenation of one grid) stay in int8; every
 //! other op reads f32, dequantising int8 inputs once. A value is
@@ -40,6 +40,8 @@ pub(super) struct Lowered {
     pub model: TypedModel,
     /// Number of int8 layers (int8 arithmetic, whichever kernels run it).
     pub int8_layers: usize,
+    /// How many of them run on tract's quantised `Conv` / `EinSum`.
+    pub int8_kernels: usize,
 }
 
 /// A lowering failure: the node it happened at (`None` for the outputs) and why.
@@ -57,10 +59,21 @@ struct Lower {
     node: usize,
     names: usize,
     int8_layers: usize,
+    /// Whether int8 layers may take the exact f32 path (tests turn it off
+    /// to exercise tract's int8 kernels on every layer).
+    exact_f32: bool,
+    /// int8 layers that took tract's int8 kernels.
+    int8_kernels: usize,
 }
 
-pub(super) fn lower(file: &ModelFile, shapes: Vec<Vec<u32>>) -> Result<Lowered, LowerError> {
+pub(super) fn lower(
+    file: &ModelFile,
+    shapes: Vec<Vec<u32>>,
+    exact_f32: bool,
+) -> Result<Lowered, LowerError> {
     let mut l = Lower {
+        exact_f32,
+        int8_kernels: 0,
         tm: TypedModel::default(),
         wires: Vec::with_capacity(shapes.len()),
         dequantized: vec![None; shapes.len()],
@@ -88,6 +101,7 @@ pub(super) fn lower(file: &ModelFile, shapes: Vec<Vec<u32>>) -> Result<Lowered, 
     Ok(Lowered {
         model: l.tm,
         int8_layers: l.int8_layers,
+        int8_kernels: l.int8_kernels,
     })
 }
 
@@ -97,9 +111,9 @@ const F32_EXACT: i64 = 1 << 24;
 /// True when an int8 layer's accumulator can be computed exactly with f32
 /// arithmetic: for every output channel, `|bias| + 255 * sum|w - w_zp|`
 /// (a bound of every partial sum, as `|x - x_zp| <= 255`) stays below
-/// 2^24. tract's f32 kernels are then bit-exact with its int8 kernels and,
-/// for the small reductions where this holds, faster (tract has no int8
-/// depthwise kernel and its int8 im2col costs more than the f32 one).
+/// 2^24. tract's f32 kernels then compute the same accumulator as its int8
+/// kernels; for grouped convs ten times faster (tract's int8 conv runs
+/// one im2col and matmul per group, with unfused requantisation).
 fn f32_is_exact(l: &Int8Layer, w: &[i8], out: usize) -> bool {
     let w0 = l.weight.zero_point as i64;
     let per_channel = w.len() / out.max(1);
@@ -303,7 +317,7 @@ impl Lower {
         )?;
         self.int8_layers += 1;
         let x = self.i8_of(v, l.input)?;
-        let y = if f32_is_exact(&l, &w, ws[0]) {
+        let y = if self.exact_f32 && c.groups > 1 && f32_is_exact(&l, &w, ws[0]) {
             let (x, k, b) = self.centred_operands(x, &l, &w, &[ws[0]], &ws)?;
             let acc = self.wire("conv_exact", f32_conv(pool_spec), &[x, k, b])?;
             self.requantize_f32_accumulator(acc, &l, 4)?
@@ -315,6 +329,7 @@ impl Lower {
                 ..f32_conv(pool_spec)
             };
             let y = self.wire("qconv", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
+            self.int8_kernels += 1;
             self.i8_clamp(y, l.act_lo, l.act_hi, 4)?
         };
         Ok(Wire::I8(y, l.output))
@@ -348,16 +363,7 @@ impl Lower {
         )?;
         self.int8_layers += 1;
         let x = self.i8_of(v, l.input)?;
-        let y = if f32_is_exact(&l, &w, ws[0]) {
-            let (x, k, b) = self.centred_operands(x, &l, &w, &[1, ws[0]], &ws)?;
-            let acc = self.wire(
-                "matmul_exact",
-                EinSum::new("ik,jk->ij".parse()?, f32::datum_type()),
-                &[x, k],
-            )?;
-            let acc = self.wire("bias_exact", ops::math::add(), &[acc, b])?;
-            self.requantize_f32_accumulator(acc, &l, 2)?
-        } else {
+        let y = {
             let k = self.konst("weight", Tensor::from_shape(&ws, &w)?)?;
             let [b, x0, xs, k0, ks, y0, ys] = self.q_params(&l)?;
             let op = EinSum::newq(
@@ -366,6 +372,7 @@ impl Lower {
                 DatumType::I8,
             );
             let y = self.wire("qmatmul", op, &[x, k, b, x0, xs, k0, ks, y0, ys])?;
+            self.int8_kernels += 1;
             self.i8_clamp(y, l.act_lo, l.act_hi, 2)?
         };
         Ok(Wire::I8(y, l.output))
@@ -394,38 +401,38 @@ impl Lower {
         Ok((x, k, b))
     }
 
-    /// Requantises an integer-valued f32 accumulator like tract's quantised
-    /// kernels: cast to i32, scale with round-half-even (tract's fixed-point
-    /// `QScale`), add the output zero point, clamp to the activation bounds
-    /// and cast to i8.
+    /// Requantises an integer-valued f32 accumulator: clamps it in f32 to
+    /// the fused activation (ReLU: `acc >= 0`; ReLU6: `acc <= a6`, with
+    /// `a6` the accumulator whose requantised value is `quantize(6)`) and
+    /// to bounds far outside the int8 range, then `QuantizeLinearI8` with
+    /// the multiplier as scale: `clamp(round_half_even(acc * m) + zp)`.
+    /// Requantisation commutes with the clamps (it is monotonic), so this
+    /// equals the integer requantisation of [`qmath`] except for the f32
+    /// rounding of `acc * m`, which moves a result by one step only when
+    /// the exact product lies within 2^-24 (relative) of a rounding tie.
     fn requantize_f32_accumulator(
         &mut self,
         acc: OutletId,
         l: &Int8Layer,
         rank: usize,
     ) -> TractResult<OutletId> {
-        let acc = self.wire("acc", ops::cast::cast(i32::datum_type()), &[acc])?;
-        let m = self.konst("multiplier", scalar_rank(l.multiplier, rank)?)?;
-        let y = self.wire("requant", ops::quant::scale(), &[m, acc])?;
-        let y = self.with_const(
-            "zero_point",
-            ops::math::add(),
-            y,
-            scalar_rank(l.output.zero_point as i32, rank)?,
-        )?;
-        let y = self.with_const(
-            "lo",
-            ops::math::max(),
-            y,
-            scalar_rank(l.act_lo as i32, rank)?,
-        )?;
-        let y = self.with_const(
-            "hi",
-            ops::math::min(),
-            y,
-            scalar_rank(l.act_hi as i32, rank)?,
-        )?;
-        self.wire("to_i8", ops::cast::cast(i8::datum_type()), &[y])
+        let m = l.multiplier;
+        let zp = l.output.zero_point as f32;
+        let mut lo = (-130.0 - zp) / m;
+        let mut hi = (129.0 - zp) / m;
+        if l.act_lo > i8::MIN {
+            lo = lo.max((l.act_lo as f32 - zp) / m);
+        }
+        if l.act_hi < i8::MAX {
+            hi = hi.min((l.act_hi as f32 - zp) / m);
+        }
+        let acc = self.with_const("lo", ops::math::max(), acc, scalar_rank(lo, rank)?)?;
+        let acc = self.with_const("hi", ops::math::min(), acc, scalar_rank(hi, rank)?)?;
+        self.wire(
+            "requantize",
+            quantize_linear_i8(m, l.output.zero_point),
+            &[acc],
+        )
     }
 
     fn pool_spec(&self, v: usize, p: &Pool2d) -> PoolSpec {
