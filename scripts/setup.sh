@@ -83,6 +83,7 @@ if [ "$cross" -eq 1 ]; then
             gcc-aarch64-linux-gnu
             libc6-dev-arm64-cross
             qemu-user
+            qemu-user-binfmt
             libasound2-dev:arm64
         )
     fi
@@ -115,6 +116,33 @@ else
     say "installing: ${missing[*]}"
     "${SUDO[@]}" apt-get update -q
     "${SUDO[@]}" apt-get install -y -q "${missing[@]}"
+fi
+
+# --- binfmt_misc --------------------------------------------------------------
+# Tests that start a built aarch64 binary as a child process (the device's
+# CLI tests) need the kernel to hand aarch64 executables to qemu. Systemd
+# does this at boot from qemu-user-binfmt's file; without systemd (containers,
+# CI machines) register it here. The registered interpreter uses the
+# multiarch arm64 glibc, as scripts/aarch64-runner does.
+if [ "$cross" -eq 1 ] && [ "$host_arch" != arm64 ]; then
+    binfmt=/proc/sys/fs/binfmt_misc
+    conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+    if [ ! -e "$binfmt/qemu-aarch64" ] && [ -f "$conf" ]; then
+        if [ "$(id -u)" -ne 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+            say "warning: not root and no sudo: cannot register qemu-aarch64 with binfmt_misc"
+        else
+            if [ ! -e "$binfmt/register" ]; then
+                "${SUDO[@]}" mount -t binfmt_misc binfmt_misc "$binfmt" 2> /dev/null || true
+            fi
+            if [ -e "$binfmt/register" ]; then
+                say "registering qemu-aarch64 with binfmt_misc"
+                grep -v '^#' "$conf" | "${SUDO[@]}" tee "$binfmt/register" > /dev/null || true
+            fi
+        fi
+        if [ ! -e "$binfmt/qemu-aarch64" ]; then
+            say "warning: qemu-aarch64 is not registered with binfmt_misc; aarch64 tests that start the emoedge binary will fail under qemu"
+        fi
+    fi
 fi
 
 # --- Rust ----------------------------------------------------------------------

@@ -35,8 +35,9 @@ impl Emotion {
     ];
 
     /// Canonical lower-case names in index order.
-    pub const NAMES: [&'static str; NUM_CLASSES] =
-        ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"];
+    pub const NAMES: [&'static str; NUM_CLASSES] = [
+        "angry", "disgust", "fear", "happy", "neutral", "sad", "surprise",
+    ];
 
     /// Class index (0..7).
     pub const fn index(self) -> usize {

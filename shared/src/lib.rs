@@ -10,6 +10,8 @@
 //! - [`audio`]: streaming log-mel features and voice activity detection.
 //! - [`face`]: face crop, resize and normalisation.
 //! - [`fusion`]: late fusion, smoothing, hysteresis.
+//! - [`reference`]: plain-Rust interpreter of model files (f32 and exact int8).
+//! - [`quantize`]: post-training int8 calibration and quantisation.
 //! - `runtime` (feature `runtime`): tract-core inference of a model file.
 //! - `io` (feature `io`): audio and image file decoding (symphonia, rubato, image).
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -20,11 +22,11 @@ pub mod audio;
 pub mod face;
 pub mod format;
 pub mod fusion;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod labels;
 pub mod quantize;
 pub mod reference;
-#[cfg(feature = "io")]
-pub mod io;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 

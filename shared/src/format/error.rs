@@ -27,11 +27,20 @@ pub enum FormatError {
     /// A header field is invalid.
     InvalidHeader { reason: &'static str },
     /// The layer graph is wired wrongly (dangling input, wrong input count, ...).
-    InvalidGraph { node: Option<u32>, reason: &'static str },
+    InvalidGraph {
+        node: Option<u32>,
+        reason: &'static str,
+    },
     /// Tensor or activation shapes do not agree.
-    InconsistentShapes { node: Option<u32>, reason: &'static str },
+    InconsistentShapes {
+        node: Option<u32>,
+        reason: &'static str,
+    },
     /// The model is of another kind than the slot it was loaded into.
-    WrongKind { expected: ModelKind, found: ModelKind },
+    WrongKind {
+        expected: ModelKind,
+        found: ModelKind,
+    },
     /// Serialisation failed (only on encode).
     Encode,
 }

@@ -206,22 +206,35 @@ pub enum Op {
     Relu,
     Relu6,
     /// `max(x, 0) + slope[c] * min(x, 0)` with one slope per channel.
-    PRelu { slope: Vec<f32> },
+    PRelu {
+        slope: Vec<f32>,
+    },
     MaxPool(Pool2d),
     AvgPool(Pool2d),
     /// Mean over H and W: `[n, c, h, w] -> [n, c, 1, 1]`.
     GlobalAvgPool,
     /// Zero channels added before/after: `[n, c, h, w] -> [n, before + c + after, h, w]`.
-    PadChannels { before: u32, after: u32 },
+    PadChannels {
+        before: u32,
+        after: u32,
+    },
     /// Concatenation of all inputs along `axis`.
-    Concat { axis: u8 },
+    Concat {
+        axis: u8,
+    },
     /// Reshape to a fixed shape with the same number of values.
-    Reshape { shape: Vec<u32> },
+    Reshape {
+        shape: Vec<u32>,
+    },
     /// `[n, ...] -> [n, product of the rest]`.
     Flatten,
     /// Axis permutation.
-    Transpose { perm: Vec<u8> },
-    Softmax { axis: u8 },
+    Transpose {
+        perm: Vec<u8>,
+    },
+    Softmax {
+        axis: u8,
+    },
     Sigmoid,
 }
 

@@ -145,9 +145,7 @@ impl ModelFile {
     /// Checks the model's internal consistency: tensor sizes, graph wiring
     /// and shapes from the header's input shape to every output.
     pub fn validate(&self) -> Result<(), FormatError> {
-        if self.header.input_shape.is_empty()
-            || self.header.input_shape.iter().any(|&d| d == 0)
-        {
+        if self.header.input_shape.is_empty() || self.header.input_shape.contains(&0) {
             return Err(FormatError::InconsistentShapes {
                 node: None,
                 reason: "input shape is empty or has a zero dimension",
@@ -174,10 +172,14 @@ impl ModelFile {
             self.header.kind,
             ModelKind::FaceClassifier | ModelKind::VoiceClassifier
         ) {
-            let out = self.graph.outputs.first().ok_or(FormatError::InvalidGraph {
-                node: None,
-                reason: "graph has no output",
-            })?;
+            let out = self
+                .graph
+                .outputs
+                .first()
+                .ok_or(FormatError::InvalidGraph {
+                    node: None,
+                    reason: "graph has no output",
+                })?;
             let n: u64 = shapes[*out as usize].iter().map(|&d| d as u64).product();
             if n != self.header.labels.len() as u64 {
                 return Err(FormatError::InconsistentShapes {
@@ -203,7 +205,11 @@ impl ModelFile {
 
     /// Total number of weight values (parameters) in the graph.
     pub fn parameter_count(&self) -> usize {
-        self.graph.nodes.iter().map(|n| n.op.parameter_count()).sum()
+        self.graph
+            .nodes
+            .iter()
+            .map(|n| n.op.parameter_count())
+            .sum()
     }
 }
 

@@ -26,7 +26,11 @@ pub fn pseudo_random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
 
 fn conv(seed: u64, o: u32, i: u32, k: u32, stride: u16, groups: u32, act: Activation) -> Op {
     let fan_in = (i / groups * k * k) as f32;
-    let w = pseudo_random(seed, (o * (i / groups) * k * k) as usize, 1.7 / libm::sqrtf(fan_in));
+    let w = pseudo_random(
+        seed,
+        (o * (i / groups) * k * k) as usize,
+        1.7 / libm::sqrtf(fan_in),
+    );
     let p = (k / 2) as u16;
     Op::Conv2d(Conv2d {
         weight: Tensor::f32(vec![o, i / groups, k, k], w),
@@ -52,12 +56,23 @@ pub fn tiny_classifier(kind: ModelKind, seed: u64) -> ModelFile {
                 Preprocessing::Voice(pre),
             )
         }
-        _ => (vec![1, 1, 48, 48], Preprocessing::Face(FacePreprocessing::default())),
+        _ => (
+            vec![1, 1, 48, 48],
+            Preprocessing::Face(FacePreprocessing::default()),
+        ),
     };
     let mut g = Graph::default();
     let c1 = g.push("stem", conv(seed, 8, 1, 3, 2, 1, Activation::Relu), vec![0]);
-    let dw = g.push("block.dw", conv(seed + 2, 8, 8, 3, 1, 8, Activation::Relu6), vec![c1]);
-    let pw = g.push("block.pw", conv(seed + 4, 8, 8, 1, 1, 1, Activation::None), vec![dw]);
+    let dw = g.push(
+        "block.dw",
+        conv(seed + 2, 8, 8, 3, 1, 8, Activation::Relu6),
+        vec![c1],
+    );
+    let pw = g.push(
+        "block.pw",
+        conv(seed + 4, 8, 8, 1, 1, 1, Activation::None),
+        vec![dw],
+    );
     let add = g.push("block.add", Op::Add, vec![c1, pw]);
     let relu = g.push("block.relu", Op::Relu, vec![add]);
     let pool = g.push(
@@ -69,7 +84,11 @@ pub fn tiny_classifier(kind: ModelKind, seed: u64) -> ModelFile {
         }),
         vec![relu],
     );
-    let c2 = g.push("conv2", conv(seed + 6, 16, 8, 3, 1, 1, Activation::Relu), vec![pool]);
+    let c2 = g.push(
+        "conv2",
+        conv(seed + 6, 16, 8, 3, 1, 1, Activation::Relu),
+        vec![pool],
+    );
     let gap = g.push("gap", Op::GlobalAvgPool, vec![c2]);
     let flat = g.push("flatten", Op::Flatten, vec![gap]);
     let fc = g.push(

@@ -34,15 +34,19 @@ fn elements(shape: &[u32]) -> Option<u64> {
 fn check_tensor(node: usize, t: &Tensor) -> Result<(), FormatError> {
     let n = elements(&t.shape).ok_or(shape_err(node, "weight tensor is too large"))?;
     if n != t.values.len() as u64 {
-        return Err(shape_err(node, "weight tensor holds a different number of values than its shape"));
+        return Err(shape_err(
+            node,
+            "weight tensor holds a different number of values than its shape",
+        ));
     }
     match &t.values {
         Weights::F32(v) if v.iter().any(|x| !x.is_finite()) => {
             Err(shape_err(node, "weight tensor holds a non-finite value"))
         }
-        Weights::I8 { quant, .. } if !quant.is_valid() => {
-            Err(shape_err(node, "weight quantisation scale must be finite and positive"))
-        }
+        Weights::I8 { quant, .. } if !quant.is_valid() => Err(shape_err(
+            node,
+            "weight quantisation scale must be finite and positive",
+        )),
         _ => Ok(()),
     }
 }
@@ -50,9 +54,10 @@ fn check_tensor(node: usize, t: &Tensor) -> Result<(), FormatError> {
 fn check_bias(node: usize, bias: &Option<Bias>, out: u32, int8: bool) -> Result<(), FormatError> {
     match bias {
         None => Ok(()),
-        Some(b) if b.len() as u64 != out as u64 => {
-            Err(shape_err(node, "bias length differs from the output channels"))
-        }
+        Some(b) if b.len() as u64 != out as u64 => Err(shape_err(
+            node,
+            "bias length differs from the output channels",
+        )),
         Some(Bias::I32(_)) if !int8 => Err(graph_err(node, "i32 bias on a layer with f32 weights")),
         Some(Bias::F32(v)) if v.iter().any(|x| !x.is_finite()) => {
             Err(shape_err(node, "bias holds a non-finite value"))
@@ -74,9 +79,19 @@ fn check_quant(node: usize, g: &Graph, input_quant: bool, int8: bool) -> Result<
     Ok(())
 }
 
-fn window_out(len: u32, pad: u32, k: u32, stride: u32, dil: u32, node: usize) -> Result<u32, FormatError> {
+fn window_out(
+    len: u32,
+    pad: u32,
+    k: u32,
+    stride: u32,
+    dil: u32,
+    node: usize,
+) -> Result<u32, FormatError> {
     if k == 0 || stride == 0 || dil == 0 {
-        return Err(shape_err(node, "kernel, stride and dilation must be at least 1"));
+        return Err(shape_err(
+            node,
+            "kernel, stride and dilation must be at least 1",
+        ));
     }
     let eff = (k as u64 - 1) * dil as u64 + 1;
     let padded = len as u64 + pad as u64;
@@ -92,11 +107,31 @@ fn pool_shape(node: usize, x: &Shape, p: &Pool2d) -> Result<Shape, FormatError> 
     }
     // Every window must hold at least one input cell (padding cells are ignored).
     let [kh, kw] = p.kernel;
-    if kh > 0 && kw > 0 && (p.padding[0] >= kh || p.padding[2] >= kh || p.padding[1] >= kw || p.padding[3] >= kw) {
-        return Err(shape_err(node, "pooling padding must be smaller than the kernel"));
+    if kh > 0
+        && kw > 0
+        && (p.padding[0] >= kh || p.padding[2] >= kh || p.padding[1] >= kw || p.padding[3] >= kw)
+    {
+        return Err(shape_err(
+            node,
+            "pooling padding must be smaller than the kernel",
+        ));
     }
-    let h = window_out(x[2], p.padding[0] as u32 + p.padding[2] as u32, p.kernel[0] as u32, p.stride[0] as u32, 1, node)?;
-    let w = window_out(x[3], p.padding[1] as u32 + p.padding[3] as u32, p.kernel[1] as u32, p.stride[1] as u32, 1, node)?;
+    let h = window_out(
+        x[2],
+        p.padding[0] as u32 + p.padding[2] as u32,
+        p.kernel[0] as u32,
+        p.stride[0] as u32,
+        1,
+        node,
+    )?;
+    let w = window_out(
+        x[3],
+        p.padding[1] as u32 + p.padding[3] as u32,
+        p.kernel[1] as u32,
+        p.stride[1] as u32,
+        1,
+        node,
+    )?;
     Ok(vec![x[0], x[1], h, w])
 }
 
@@ -115,17 +150,46 @@ fn node_shape(g: &Graph, i: usize, ins: &[&Shape]) -> Result<Shape, FormatError>
             let x = ins[0];
             check_tensor(i, &c.weight)?;
             if x.len() != 4 || c.weight.shape.len() != 4 {
-                return Err(shape_err(i, "conv2d needs an NCHW input and an OIHW weight"));
+                return Err(shape_err(
+                    i,
+                    "conv2d needs an NCHW input and an OIHW weight",
+                ));
             }
-            let [o, ig, kh, kw] = [c.weight.shape[0], c.weight.shape[1], c.weight.shape[2], c.weight.shape[3]];
-            if c.groups == 0 || x[1] % c.groups != 0 || o % c.groups != 0 || ig.checked_mul(c.groups) != Some(x[1]) {
-                return Err(shape_err(i, "conv2d input channels do not match weight and groups"));
+            let [o, ig, kh, kw] = [
+                c.weight.shape[0],
+                c.weight.shape[1],
+                c.weight.shape[2],
+                c.weight.shape[3],
+            ];
+            if c.groups == 0
+                || !x[1].is_multiple_of(c.groups)
+                || !o.is_multiple_of(c.groups)
+                || ig.checked_mul(c.groups) != Some(x[1])
+            {
+                return Err(shape_err(
+                    i,
+                    "conv2d input channels do not match weight and groups",
+                ));
             }
             let int8 = c.weight.values.is_int8();
             check_bias(i, &c.bias, o, int8)?;
             check_quant(i, g, c.input_quant.is_some_and(|q| q.is_valid()), int8)?;
-            let h = window_out(x[2], c.padding[0] as u32 + c.padding[2] as u32, kh, c.stride[0] as u32, c.dilation[0] as u32, i)?;
-            let w = window_out(x[3], c.padding[1] as u32 + c.padding[3] as u32, kw, c.stride[1] as u32, c.dilation[1] as u32, i)?;
+            let h = window_out(
+                x[2],
+                c.padding[0] as u32 + c.padding[2] as u32,
+                kh,
+                c.stride[0] as u32,
+                c.dilation[0] as u32,
+                i,
+            )?;
+            let w = window_out(
+                x[3],
+                c.padding[1] as u32 + c.padding[3] as u32,
+                kw,
+                c.stride[1] as u32,
+                c.dilation[1] as u32,
+                i,
+            )?;
             Ok(vec![x[0], o, h, w])
         }
         Op::Dense(d) => {
@@ -133,7 +197,10 @@ fn node_shape(g: &Graph, i: usize, ins: &[&Shape]) -> Result<Shape, FormatError>
             let x = ins[0];
             check_tensor(i, &d.weight)?;
             if x.len() != 2 || d.weight.shape.len() != 2 || d.weight.shape[1] != x[1] {
-                return Err(shape_err(i, "dense needs a [n, in] input and an [out, in] weight"));
+                return Err(shape_err(
+                    i,
+                    "dense needs a [n, in] input and an [out, in] weight",
+                ));
             }
             let int8 = d.weight.values.is_int8();
             check_bias(i, &d.bias, d.weight.shape[0], int8)?;
@@ -154,7 +221,10 @@ fn node_shape(g: &Graph, i: usize, ins: &[&Shape]) -> Result<Shape, FormatError>
         Op::PRelu { slope } => {
             arity(1)?;
             let x = ins[0];
-            if x.len() < 2 || slope.len() as u64 != x[1] as u64 || slope.iter().any(|s| !s.is_finite()) {
+            if x.len() < 2
+                || slope.len() as u64 != x[1] as u64
+                || slope.iter().any(|s| !s.is_finite())
+            {
                 return Err(shape_err(i, "prelu needs one finite slope per channel"));
             }
             Ok(x.clone())
@@ -174,7 +244,10 @@ fn node_shape(g: &Graph, i: usize, ins: &[&Shape]) -> Result<Shape, FormatError>
         Op::PadChannels { before, after } => {
             arity(1)?;
             let x = ins[0];
-            let c = x.get(1).and_then(|c| c.checked_add(*before)).and_then(|c| c.checked_add(*after));
+            let c = x
+                .get(1)
+                .and_then(|c| c.checked_add(*before))
+                .and_then(|c| c.checked_add(*after));
             match (x.len(), c) {
                 (4, Some(c)) => Ok(vec![x[0], c, x[2], x[3]]),
                 _ => Err(shape_err(i, "channel padding needs an NCHW input")),
@@ -191,10 +264,17 @@ fn node_shape(g: &Graph, i: usize, ins: &[&Shape]) -> Result<Shape, FormatError>
             }
             let mut out = first.clone();
             for s in &ins[1..] {
-                if s.len() != first.len() || s.iter().zip(first.iter()).enumerate().any(|(d, (x, y))| d != a && x != y) {
+                if s.len() != first.len()
+                    || s.iter()
+                        .zip(first.iter())
+                        .enumerate()
+                        .any(|(d, (x, y))| d != a && x != y)
+                {
                     return Err(shape_err(i, "concat inputs differ outside the concat axis"));
                 }
-                out[a] = out[a].checked_add(s[a]).ok_or(shape_err(i, "concat result is too large"))?;
+                out[a] = out[a]
+                    .checked_add(s[a])
+                    .ok_or(shape_err(i, "concat result is too large"))?;
             }
             Ok(out)
         }
@@ -253,7 +333,10 @@ pub fn infer_shapes(graph: &Graph, input_shape: &[u32]) -> Result<Vec<Vec<u32>>,
     shapes.push(input_shape.to_vec());
     for (i, node) in graph.nodes.iter().enumerate() {
         if node.output_quant.is_some_and(|q| !q.is_valid()) {
-            return Err(graph_err(i, "output quantisation scale must be finite and positive"));
+            return Err(graph_err(
+                i,
+                "output quantisation scale must be finite and positive",
+            ));
         }
         let mut ins: Vec<&Shape> = Vec::with_capacity(node.inputs.len());
         for &v in &node.inputs {

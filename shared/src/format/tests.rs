@@ -50,7 +50,10 @@ fn every_truncation_is_rejected() {
             "length {n}: {e:?}"
         );
         if n >= 8 {
-            assert!(matches!(e, FormatError::Truncated { .. }), "length {n}: {e:?}");
+            assert!(
+                matches!(e, FormatError::Truncated { .. }),
+                "length {n}: {e:?}"
+            );
         }
     }
 }
@@ -61,11 +64,18 @@ fn every_bit_flip_is_rejected() {
     // Every bit of the envelope and of the first bytes of the payload, then
     // one bit in every byte of the rest.
     for i in 0..b.len() {
-        let bits: &[u8] = if i < ENVELOPE_LEN + 64 { &[0, 1, 2, 3, 4, 5, 6, 7] } else { &[(i % 8) as u8] };
+        let bits: &[u8] = if i < ENVELOPE_LEN + 64 {
+            &[0, 1, 2, 3, 4, 5, 6, 7]
+        } else {
+            &[(i % 8) as u8]
+        };
         for &bit in bits {
             let mut c = b.clone();
             c[i] ^= 1 << bit;
-            assert!(decode(&c).is_err(), "flip of bit {bit} in byte {i} accepted");
+            assert!(
+                decode(&c).is_err(),
+                "flip of bit {bit} in byte {i} accepted"
+            );
         }
     }
 }
@@ -80,7 +90,10 @@ fn envelope_fields() {
     c[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     assert_eq!(
         decode(&c),
-        Err(FormatError::UnsupportedVersion { found: FORMAT_VERSION + 1, supported: FORMAT_VERSION })
+        Err(FormatError::UnsupportedVersion {
+            found: FORMAT_VERSION + 1,
+            supported: FORMAT_VERSION
+        })
     );
     let mut c = b.clone();
     c[10] = 1;
@@ -90,15 +103,27 @@ fn envelope_fields() {
     assert!(matches!(decode(&c), Err(FormatError::TooLarge { .. })));
     let mut c = b.clone();
     c[16] ^= 0xff;
-    assert!(matches!(decode(&c), Err(FormatError::ChecksumMismatch { .. })));
+    assert!(matches!(
+        decode(&c),
+        Err(FormatError::ChecksumMismatch { .. })
+    ));
     let mut c = b.clone();
     c.push(0);
-    assert!(matches!(decode(&c), Err(FormatError::TrailingBytes { extra: 1 })));
+    assert!(matches!(
+        decode(&c),
+        Err(FormatError::TrailingBytes { extra: 1 })
+    ));
     let mut c = b.clone();
     *c.last_mut().unwrap() ^= 0x55;
-    assert!(matches!(decode(&c), Err(FormatError::ChecksumMismatch { .. })));
+    assert!(matches!(
+        decode(&c),
+        Err(FormatError::ChecksumMismatch { .. })
+    ));
     assert_eq!(decode(b"GIF89a"), Err(FormatError::BadMagic));
-    assert!(matches!(decode(&MAGIC[..4]), Err(FormatError::Truncated { .. })));
+    assert!(matches!(
+        decode(&MAGIC[..4]),
+        Err(FormatError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -136,14 +161,38 @@ fn header_fields_are_validated() {
         assert!(encode(&c).is_err());
         decode(&reencode_unchecked(&c)).unwrap_err()
     };
-    assert!(matches!(check(&|c| c.header.input_shape = vec![]), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|c| c.header.input_shape = vec![1, 1, 0, 48]), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|c| c.header.input_shape = vec![1, 3, 48, 48]), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|c| c.header.input_shape = vec![1, 1, 2, 2]), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|c| c.header.temperature = 0.0), FormatError::InvalidHeader { .. }));
-    assert!(matches!(check(&|c| c.header.temperature = f32::NAN), FormatError::InvalidHeader { .. }));
-    assert!(matches!(check(&|c| c.header.labels.pop().map(|_| ()).unwrap()), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|c| c.header.kind = ModelKind::VoiceClassifier), FormatError::InvalidHeader { .. }));
+    assert!(matches!(
+        check(&|c| c.header.input_shape = vec![]),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.input_shape = vec![1, 1, 0, 48]),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.input_shape = vec![1, 3, 48, 48]),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.input_shape = vec![1, 1, 2, 2]),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.temperature = 0.0),
+        FormatError::InvalidHeader { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.temperature = f32::NAN),
+        FormatError::InvalidHeader { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.labels.pop().map(|_| ()).unwrap()),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|c| c.header.kind = ModelKind::VoiceClassifier),
+        FormatError::InvalidHeader { .. }
+    ));
 }
 
 #[test]
@@ -160,26 +209,98 @@ fn graph_fields_are_validated() {
             _ => unreachable!(),
         }
     }
-    assert!(matches!(check(&|g| { conv(g).weight.values = Weights::F32(vec![0.0; 3]); }), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| { conv(g).weight.shape[1] = 2; }), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| { conv(g).groups = 0; }), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| { conv(g).stride = [0, 1]; }), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| { conv(g).bias = Some(Bias::F32(vec![0.0; 3])); }), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| { conv(g).bias = Some(Bias::I32(vec![0; 8])); }), FormatError::InvalidGraph { .. }));
-    assert!(matches!(check(&|g| { conv(g).weight.values = Weights::I8 { data: vec![0; 72], quant: QuantParams { scale: 0.1, zero_point: 0 } }; }), FormatError::InvalidGraph { .. }));
-    assert!(matches!(check(&|g| { if let Weights::F32(v) = &mut conv(g).weight.values { v[0] = f32::INFINITY } }), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| g.nodes[1].inputs = vec![5]), FormatError::InvalidGraph { .. }));
-    assert!(matches!(check(&|g| g.nodes[3].inputs = vec![1]), FormatError::InvalidGraph { .. }));
-    assert!(matches!(check(&|g| g.nodes[3].inputs = vec![0, 1]), FormatError::InconsistentShapes { .. }));
-    assert!(matches!(check(&|g| g.outputs = vec![]), FormatError::InvalidGraph { .. }));
-    assert!(matches!(check(&|g| g.outputs = vec![99]), FormatError::InvalidGraph { .. }));
-    assert!(matches!(check(&|g| g.nodes[2].output_quant = Some(QuantParams { scale: -1.0, zero_point: 0 })), FormatError::InvalidGraph { .. }));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).weight.values = Weights::F32(vec![0.0; 3]);
+        }),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).weight.shape[1] = 2;
+        }),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).groups = 0;
+        }),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).stride = [0, 1];
+        }),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).bias = Some(Bias::F32(vec![0.0; 3]));
+        }),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).bias = Some(Bias::I32(vec![0; 8]));
+        }),
+        FormatError::InvalidGraph { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            conv(g).weight.values = Weights::I8 {
+                data: vec![0; 72],
+                quant: QuantParams {
+                    scale: 0.1,
+                    zero_point: 0,
+                },
+            };
+        }),
+        FormatError::InvalidGraph { .. }
+    ));
+    assert!(matches!(
+        check(&|g| {
+            if let Weights::F32(v) = &mut conv(g).weight.values {
+                v[0] = f32::INFINITY
+            }
+        }),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| g.nodes[1].inputs = vec![5]),
+        FormatError::InvalidGraph { .. }
+    ));
+    assert!(matches!(
+        check(&|g| g.nodes[3].inputs = vec![1]),
+        FormatError::InvalidGraph { .. }
+    ));
+    assert!(matches!(
+        check(&|g| g.nodes[3].inputs = vec![0, 1]),
+        FormatError::InconsistentShapes { .. }
+    ));
+    assert!(matches!(
+        check(&|g| g.outputs = vec![]),
+        FormatError::InvalidGraph { .. }
+    ));
+    assert!(matches!(
+        check(&|g| g.outputs = vec![99]),
+        FormatError::InvalidGraph { .. }
+    ));
+    assert!(matches!(
+        check(&|g| g.nodes[2].output_quant = Some(QuantParams {
+            scale: -1.0,
+            zero_point: 0
+        })),
+        FormatError::InvalidGraph { .. }
+    ));
 }
 
 #[test]
 fn quant_params() {
     let q = QuantParams::from_range(-1.0, 3.0);
-    assert!((q.dequantize(q.quantize(0.0))).abs() < 1e-6, "zero is exact");
+    assert!(
+        (q.dequantize(q.quantize(0.0))).abs() < 1e-6,
+        "zero is exact"
+    );
     for x in [-1.0f32, -0.3, 0.5, 2.9] {
         assert!((q.dequantize(q.quantize(x)) - x).abs() <= q.scale / 2.0 + 1e-6);
     }
