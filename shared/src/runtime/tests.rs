@@ -331,10 +331,12 @@ fn int8_steps(m: &ModelFile, inputs: &[Vec<f32>], exact_f32: bool) -> (f32, f32)
 
 /// Asserts tract int8 == reference int8 to within one output step, with
 /// off-by-one values rare (a systematic rounding mismatch would make them
-/// common), on both kernel paths.
-fn check_int8(what: &str, m: &ModelFile, inputs: &[Vec<f32>]) {
+/// common), on both kernel paths; returns the largest difference in steps.
+fn check_int8(what: &str, m: &ModelFile, inputs: &[Vec<f32>]) -> f32 {
+    let mut worst = 0.0f32;
     for exact_f32 in [true, false] {
         let (steps, differ) = int8_steps(m, inputs, exact_f32);
+        worst = worst.max(steps);
         assert!(
             steps <= 1.0 + 1e-3 && differ <= 0.01,
             "{what} (exact f32 path allowed: {exact_f32}): tract int8 is up to {steps} steps away from the reference, {differ} of the values differ"
@@ -458,9 +460,8 @@ fn quantized_tiny_classifier_matches_reference_and_f32() {
         let rt_f = Model::from_model(&m).unwrap();
         assert_eq!(rt_q.int8_layers(), 5);
         assert_eq!(rt_f.int8_layers(), 0);
-        let tests = random_inputs(&m, 64, 31337);
-        check_int8("tiny classifier", &q, &tests);
-        let (steps, _) = int8_steps(&q, &tests, true);
+        let tests = random_inputs(&m, 32, 31337);
+        let steps = check_int8("tiny classifier", &q, &tests[..12]);
         let (mut agree, mut max_err, mut max_logit) = (0, 0.0f32, 0.0f32);
         for x in &tests {
             let a = rt_f.run(x).unwrap();
@@ -472,11 +473,11 @@ fn quantized_tiny_classifier_matches_reference_and_f32() {
             }
         }
         std::println!(
-            "{kind:?}: int8 vs f32 argmax agreement {agree}/64, max abs logit error {max_err:.4} (logits up to {max_logit:.3}), tract vs reference int8 {steps} steps"
+            "{kind:?}: int8 vs f32 argmax agreement {agree}/32, max abs logit error {max_err:.4} (logits up to {max_logit:.3}), tract vs reference int8 {steps} steps"
         );
-        assert!(agree >= 58, "{kind:?}: argmax agreement {agree}/64");
+        assert!(agree >= 29, "{kind:?}: argmax agreement {agree}/32");
         assert!(
-            max_err <= 0.1 * max_logit.max(1.0),
+            max_err <= 0.05 * max_logit.max(1.0),
             "{kind:?}: max error {max_err}"
         );
     }
