@@ -46,12 +46,12 @@ struct SourceArgs {
     #[arg(long, value_name = "NAME|FILE")]
     board: Option<String>,
 
-    /// Camera: v4l2:/dev/videoN, replay:PATH[?fps=N|max][&loop=true|false]
+    /// Camera: v4l2:/dev/videoN, replay:PATH (options: ?fps=N|max, &loop=true|false)
     /// or none. Default: the board's camera.
     #[arg(long, value_name = "SPEC")]
     camera: Option<CameraSpec>,
 
-    /// Microphone: alsa:NAME, replay:FILE[?realtime=true|false][&loop=true|false]
+    /// Microphone: alsa:NAME, replay:FILE (options: ?realtime=true|false, &loop=true|false)
     /// or none. Default: the board's microphone.
     #[arg(long, value_name = "SPEC")]
     mic: Option<MicSpec>,

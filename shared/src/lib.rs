@@ -6,11 +6,11 @@
 //!
 //! Modules:
 //! - [`labels`]: the seven emotion classes and their synonyms.
-//! - [`format`]: the versioned, checksummed model file format.
+//! - [`format`](mod@format): the versioned, checksummed model file format.
 //! - [`audio`]: streaming log-mel features and voice activity detection.
 //! - [`face`]: face crop, resize and normalisation.
 //! - [`fusion`]: late fusion, smoothing, hysteresis.
-//! - [`reference`]: plain-Rust interpreter of model files (f32 and exact int8).
+//! - [`reference`](mod@reference): plain-Rust interpreter of model files (f32 and exact int8).
 //! - [`quantize`]: post-training int8 calibration and quantisation.
 //! - `runtime` (feature `runtime`): tract-core inference of a model file.
 //! - `io` (feature `io`): audio and image file decoding (symphonia, rubato, image).

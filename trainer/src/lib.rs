@@ -8,7 +8,7 @@
 //! - [`augment`]: on-the-fly augmentation.
 //! - [`model`]: the CNN and its architecture presets.
 //! - [`train`]: the training loop, checkpoints, metrics and curves.
-//! - [`bench`]: training/inference throughput measurement of architectures.
+//! - [`bench`](mod@bench): training/inference throughput measurement of architectures.
 
 pub mod augment;
 pub mod bench;

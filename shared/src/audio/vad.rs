@@ -68,7 +68,7 @@ pub struct VadConfig {
     pub hangover_frames: u16,
     /// Frames per noise floor block (at least 1).
     pub floor_block_frames: u16,
-    /// Noise floor blocks, 1..=[`MAX_FLOOR_BLOCKS`].
+    /// Noise floor blocks, 1..=`MAX_FLOOR_BLOCKS` (8).
     pub floor_blocks: u8,
     /// Weight of the previous value in the one-pole smoothing of the levels
     /// fed to the noise floor trackers, in `[0, 1)` (0 = no smoothing).

@@ -81,7 +81,7 @@ fn int8_model_survives_encode_and_decode() {
 #[test]
 fn reference_int8_stays_close_to_f32() {
     let (m, q) = quantized_tiny(ModelKind::FaceClassifier, 11, &QuantizeOptions::default());
-    let tests = random_inputs(&m, 64, 77);
+    let tests = random_inputs(&m, 32, 77);
     let (mut agree, mut max_err, mut max_logit) = (0, 0.0f32, 0.0f32);
     for x in &tests {
         let a = run_reference_outputs(&m, x).unwrap().remove(0);
@@ -92,9 +92,9 @@ fn reference_int8_stays_close_to_f32() {
             max_logit = max_logit.max(u.abs());
         }
     }
-    assert!(agree >= 58, "argmax agreement {agree}/64");
+    assert!(agree >= 29, "argmax agreement {agree}/32");
     assert!(
-        max_err < 0.1 * max_logit.max(1.0),
+        max_err < 0.05 * max_logit.max(1.0),
         "max error {max_err} for logits up to {max_logit}"
     );
 }

@@ -226,8 +226,8 @@ impl Model {
     }
 
     /// Number of int8 layers running on tract's quantised kernels; the
-    /// others have small reductions that tract's f32 kernels compute
-    /// exactly and faster.
+    /// others are grouped (depthwise) convs whose integer accumulator
+    /// tract's f32 depthwise kernel computes exactly and faster.
     pub fn int8_kernel_layers(&self) -> usize {
         self.int8_kernels
     }
