@@ -238,6 +238,21 @@ impl<'a> GrayFrame<'a> {
         self.stride
     }
 
+    /// Row `y` as `width` pixels.
+    ///
+    /// # Panics
+    ///
+    /// When `y >= height`.
+    pub fn row(&self, y: usize) -> &'a [u8] {
+        assert!(
+            y < self.height,
+            "row {y} outside a frame of height {}",
+            self.height
+        );
+        let start = y * self.stride;
+        &self.data[start..start + self.width]
+    }
+
     /// Pixel at `(x, y)`, `None` outside the frame.
     pub fn get(&self, x: usize, y: usize) -> Option<u8> {
         if x < self.width && y < self.height {

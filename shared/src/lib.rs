@@ -9,6 +9,7 @@
 //! - [`format`](mod@format): the versioned, checksummed model file format.
 //! - [`audio`]: streaming log-mel features and voice activity detection.
 //! - [`face`]: face crop, resize and normalisation.
+//! - [`detect`]: face detection (letterbox, anchors, NMS; the model run with `runtime`) and an IoU tracker.
 //! - [`fusion`]: late fusion, smoothing, hysteresis.
 //! - [`reference`](mod@reference): plain-Rust interpreter of model files (f32 and exact int8).
 //! - [`quantize`]: post-training int8 calibration and quantisation.
@@ -19,6 +20,7 @@
 extern crate alloc;
 
 pub mod audio;
+pub mod detect;
 pub mod face;
 pub mod format;
 pub mod fusion;

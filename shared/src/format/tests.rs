@@ -318,3 +318,37 @@ fn wrong_kind() {
     let e = m.expect_kind(ModelKind::VoiceClassifier).unwrap_err();
     assert!(matches!(e, FormatError::WrongKind { .. }));
 }
+
+#[test]
+fn detector_parameters_are_validated() {
+    use crate::reference::tests::single_op;
+    let m = single_op(Op::Relu, vec![1, 3, 8, 8]);
+    let Preprocessing::Detector(d) = &m.header.preprocessing else {
+        unreachable!()
+    };
+    assert_eq!(d.anchor_count(), Some(896));
+    assert!(encode(&m).is_ok());
+    let check = |f: &dyn Fn(&mut DetectorPreprocessing)| {
+        let mut c = m.clone();
+        let Preprocessing::Detector(d) = &mut c.header.preprocessing else {
+            unreachable!()
+        };
+        f(d);
+        assert_eq!(d.anchor_count(), None);
+        assert!(encode(&c).is_err());
+        decode(&reencode_unchecked(&c)).unwrap_err()
+    };
+    let cases: [&dyn Fn(&mut DetectorPreprocessing); 8] = [
+        &|d| d.input_size = 0,
+        &|d| d.std = 0.0,
+        &|d| d.mean = f32::NAN,
+        &|d| d.strides = vec![8],
+        &|d| d.strides = vec![8, 0],
+        &|d| d.strides = vec![8, 48],
+        &|d| d.box_scale = f32::INFINITY,
+        &|d| d.iou_threshold = 1.5,
+    ];
+    for f in cases {
+        assert!(matches!(check(f), FormatError::InvalidHeader { .. }));
+    }
+}
