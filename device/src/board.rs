@@ -306,8 +306,12 @@ impl fmt::Display for Precision {
     }
 }
 
-/// Which model files to load. In file names, `{precision}` stands for
-/// `int8` or `f32`.
+/// Which model files to load.
+///
+/// The names are those of the int8 files (`face.emo`); with
+/// `precision = "f32"` the f32 twin `<stem>.f32.emo` (`face.f32.emo`, as
+/// `emoedge-train face export` writes it) is loaded instead when it exists,
+/// else the named file, with a note (see [`ModelPaths::notes`]).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelProfile {
@@ -315,11 +319,14 @@ pub struct ModelProfile {
     pub precision: Precision,
     /// Directory of the model files (relative to the profile's directory).
     pub dir: PathBuf,
-    /// Face expression classifier file name.
+    /// Face expression classifier file name (required by `emoedge check`;
+    /// without it `emoedge run` is voice only).
     pub face: String,
-    /// Voice emotion classifier file name.
+    /// Voice emotion classifier file name (without it the loop is face
+    /// only).
     pub voice: String,
-    /// Face detector file name.
+    /// Face detector file name (without it the loop takes the centre
+    /// square of each frame as the face).
     pub detector: String,
 }
 
@@ -332,6 +339,22 @@ pub struct ModelPaths {
     pub voice: PathBuf,
     /// Face detector.
     pub detector: PathBuf,
+    /// One line per slot where `precision = "f32"` asked for an f32 twin
+    /// that is not installed, so the named (int8) file is used.
+    pub notes: Vec<String>,
+}
+
+/// The f32 twin of a model file: `face.emo` -> `face.f32.emo`.
+pub fn f32_variant(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "emo".into());
+    path.with_file_name(format!("{stem}.f32.{ext}"))
 }
 
 /// Offline event log settings.
@@ -502,16 +525,38 @@ impl BoardProfile {
         }
     }
 
-    /// Model file paths, with `{precision}` substituted and relative paths
-    /// resolved.
+    /// Model file paths, relative paths resolved; with `precision = "f32"`
+    /// the f32 twins ([`f32_variant`]), each replaced by the named file
+    /// (with a note) when only the named one exists.
     pub fn model_paths(&self) -> ModelPaths {
         let m = &self.models;
         let dir = self.resolve(&m.dir);
-        let file = |name: &str| dir.join(name.replace("{precision}", &m.precision.to_string()));
+        let mut notes = Vec::new();
+        let mut file = |slot: &str, name: &str| {
+            let named = dir.join(name);
+            if m.precision == Precision::Int8 {
+                return named;
+            }
+            let twin = f32_variant(&named);
+            if twin.is_file() || !named.is_file() {
+                twin
+            } else {
+                notes.push(format!(
+                    "precision = \"f32\" but the {slot} model's f32 twin {} is not installed; using {}",
+                    twin.display(),
+                    named.display()
+                ));
+                named
+            }
+        };
+        let face = file("face", &m.face);
+        let voice = file("voice", &m.voice);
+        let detector = file("detector", &m.detector);
         ModelPaths {
-            face: file(&m.face),
-            voice: file(&m.voice),
-            detector: file(&m.detector),
+            face,
+            voice,
+            detector,
+            notes,
         }
     }
 
@@ -599,7 +644,7 @@ impl BoardProfile {
             if v.trim().is_empty() {
                 return bad(
                     field,
-                    "is empty; name the model file, e.g. \"face-{precision}.emo\"".into(),
+                    "is empty; name the model file, e.g. \"face.emo\"".into(),
                 );
             }
         }

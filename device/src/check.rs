@@ -137,17 +137,36 @@ pub fn run_checks<C: Clock + Clone + 'static>(opts: &CheckOptions, clock: C) -> 
     };
 
     let paths = profile.model_paths();
-    lines.push(check_model("face", &paths.face, ModelKind::FaceClassifier));
-    lines.push(check_model(
-        "voice",
-        &paths.voice,
-        ModelKind::VoiceClassifier,
-    ));
-    lines.push(check_model(
-        "detector",
-        &paths.detector,
-        ModelKind::FaceDetector,
-    ));
+    for (slot, path, kind, without) in [
+        (
+            "face",
+            &paths.face,
+            ModelKind::FaceClassifier,
+            "`emoedge run` is voice only without it",
+        ),
+        (
+            "voice",
+            &paths.voice,
+            ModelKind::VoiceClassifier,
+            "`emoedge run` is face only without it",
+        ),
+        (
+            "detector",
+            &paths.detector,
+            ModelKind::FaceDetector,
+            "`emoedge run` takes the centre square of each frame as the face without it",
+        ),
+    ] {
+        let mut l = check_model(slot, path, kind);
+        if l.status == Status::Missing {
+            l.detail = format!("{} ({without})", l.detail);
+        }
+        let marker = format!("the {slot} model");
+        if let Some(note) = paths.notes.iter().find(|n| n.contains(&marker)) {
+            l.detail = format!("{} [{note}]", l.detail);
+        }
+        lines.push(l);
+    }
 
     let camera = opts
         .camera

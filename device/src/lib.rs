@@ -28,7 +28,10 @@ pub mod kind;
 pub mod leds;
 pub mod log_writer;
 pub mod mic;
+pub mod pipeline;
 pub mod ring;
+pub mod runner;
 pub mod source;
+pub mod summary;
 
 pub use kind::ErrorKind;

@@ -1,22 +1,31 @@
 //! `emoedge`: emotion recognition on the device.
 //!
 //! Subcommands:
+//! - `run`: the real-time loop (camera, microphone, fusion, LEDs, log);
+//! - `demo`: the loop on the bundled replay, LEDs drawn in the terminal;
 //! - `check`: self-test of the board profile, model files, camera,
-//!   microphone and LEDs.
-//!
-//! The real-time loop (`run`), `demo` and `log summary` are added as further
-//! variants of [`Command`], each in its own function, sharing the source
-//! flags of [`SourceArgs`].
+//!   microphone and LEDs;
+//! - `log summary`: time per emotion, visits and a timeline of a log.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
 use emoedge_device::board;
 use emoedge_device::check::{run_checks, CheckOptions};
 use emoedge_device::clock::SystemClock;
+use emoedge_device::runner::report::{Console, Reporter};
+use emoedge_device::runner::setup::{self, RunSetup};
+use emoedge_device::runner::{signal, Pacing};
 use emoedge_device::source::{CameraSpec, LedsSpec, MicSpec};
+use emoedge_device::summary;
+
+/// Frame rate of the bundled demo replay.
+const DEMO_FPS: f32 = 8.0;
 
 /// Emotion recognition from face and voice on a Raspberry Pi.
 #[derive(Debug, Parser)]
@@ -32,9 +41,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Live recognition: camera and microphone in, LEDs and the offline
+    /// log out, until SIGTERM/Ctrl-C, the end of replayed input or
+    /// --duration.
+    Run(RunArgs),
+    /// The whole loop on the bundled replay (photos and a synthetic speech
+    /// clip), LEDs drawn in the terminal; needs nothing but the repository.
+    Demo(DemoArgs),
     /// Self-test: board profile, model files, camera, microphone, LEDs.
     /// Prints one line per check and exits non-zero if any fails.
     Check(SourceArgs),
+    /// Offline log tools.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Time per emotion, visits, budget misses and source outages of a
+    /// log; optionally the decision timeline as CSV and as a picture.
+    Summary(SummaryArgs),
 }
 
 /// Where the device's inputs and outputs come from.
@@ -70,6 +96,72 @@ impl SourceArgs {
     }
 }
 
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    sources: SourceArgs,
+
+    /// Offline log (JSON Lines). Default: the board's log.path.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// Stop after this many seconds (of replay time with --fast).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+
+    /// Pace by the system clock (the default): live devices, replays at
+    /// their own rate.
+    #[arg(long, conflicts_with = "fast")]
+    realtime: bool,
+
+    /// Run replayed input as fast as possible on a simulated clock that
+    /// follows the frames' timestamps (replay sources only).
+    #[arg(long)]
+    fast: bool,
+
+    /// Print only events, not every change of decision.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Pace by the system clock (the demo takes its real length, about
+    /// 8 s) instead of running as fast as possible.
+    #[arg(long)]
+    realtime: bool,
+
+    /// Offline log of the demo. Default: emoedge-demo.jsonl in the
+    /// temporary directory (replaced on each run).
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// Board profile (default: host).
+    #[arg(long, value_name = "NAME|FILE", default_value = "host")]
+    board: String,
+
+    /// Folder with the demo replay (frames/ and speech.flac). Default: the
+    /// installed or repository copy.
+    #[arg(long, value_name = "DIR")]
+    assets: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SummaryArgs {
+    /// Log files (JSON Lines), rotated ones first (events.jsonl.2
+    /// events.jsonl.1 events.jsonl).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// Write the decision timeline as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+
+    /// Draw the timeline as a PNG picture.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
+}
+
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -103,10 +195,155 @@ fn check(args: &SourceArgs) -> Result<ExitCode> {
     }
 }
 
-fn main() -> Result<ExitCode> {
+fn duration(seconds: Option<f64>) -> Result<Option<Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => bail!("--duration {s} is not a positive number of seconds"),
+    }
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode> {
+    let setup = RunSetup {
+        board: args.sources.board(),
+        camera: args.sources.camera.clone(),
+        mic: args.sources.mic.clone(),
+        leds: args.sources.leds,
+        log: args.log.clone(),
+        duration: duration(args.duration)?,
+        pacing: if args.fast {
+            Pacing::Fast
+        } else {
+            Pacing::Realtime
+        },
+    };
+    signal::install()?;
+    let reporter: Box<dyn Reporter> = Box::new(Console::new(std::io::stdout(), None));
+    let reporter = if args.quiet {
+        Box::new(QuietConsole(reporter))
+    } else {
+        reporter
+    };
+    let stop = setup::run(&setup, reporter, &signal::STOP)?;
+    if stop.log_dropped > 0 {
+        eprintln!(
+            "warning: {} log records could not be written (see the messages above)",
+            stop.log_dropped
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Passes records through, no decision lines.
+struct QuietConsole(Box<dyn Reporter>);
+
+impl Reporter for QuietConsole {
+    fn record(&mut self, r: &emoedge_device::pipeline::record::Record) {
+        self.0.record(r);
+    }
+    fn step(&mut self, _step: &emoedge_device::pipeline::Step) {}
+}
+
+fn demo(args: &DemoArgs) -> Result<ExitCode> {
+    let assets = setup::find_demo_assets(args.assets.as_deref())?;
+    let log = args
+        .log
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("emoedge-demo.jsonl"));
+    // A fresh log, so the summary below is this demo's alone.
+    match std::fs::remove_file(&log) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            bail!("cannot replace the demo log {}: {e}", log.display())
+        }
+        _ => {}
+    }
+    let frames = assets.join("frames");
+    let speech = assets.join("speech.flac");
+    println!("emoedge demo: the whole loop on a bundled replay");
+    println!(
+        "  frames {} ({DEMO_FPS} fps), speech {}",
+        frames.display(),
+        speech.display()
+    );
+    println!(
+        "  pacing: {}",
+        if args.realtime {
+            "real time"
+        } else {
+            "as fast as possible (--realtime for real time)"
+        }
+    );
+    println!(
+        "  the [leds] lines are the simulated LEDs; the log is {}",
+        log.display()
+    );
+    println!();
+    let setup = RunSetup {
+        board: args.board.clone(),
+        camera: Some(CameraSpec::Replay {
+            path: frames,
+            fps: Some(Some(DEMO_FPS)),
+            looping: Some(false),
+        }),
+        mic: Some(MicSpec::Replay {
+            path: speech,
+            realtime: args.realtime,
+            looping: false,
+        }),
+        leds: Some(LedsSpec::Sim),
+        log: Some(log.clone()),
+        duration: None,
+        pacing: if args.realtime {
+            Pacing::Realtime
+        } else {
+            Pacing::Fast
+        },
+    };
+    signal::install()?;
+    let reporter = Box::new(Console::new(std::io::stdout(), Some(1000)));
+    setup::run(&setup, reporter, &signal::STOP)?;
+    println!();
+    println!("summary (emoedge log summary {}):", log.display());
+    let files = vec![log];
+    let s = summary::summarize(&files)?;
+    summary::print(&s, &files, &mut std::io::stdout())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn log_summary(args: &SummaryArgs) -> Result<ExitCode> {
+    let s = summary::summarize(&args.files)?;
+    summary::print(&s, &args.files, &mut std::io::stdout())?;
+    if let Some(csv) = &args.csv {
+        summary::write_csv(&s, csv)?;
+        println!("timeline written to {}", csv.display());
+    }
+    if let Some(png) = &args.plot {
+        summary::plot(&s, png)?;
+        println!("timeline picture written to {}", png.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match &cli.command {
+    let result = match &cli.command {
         Command::Check(args) => check(args),
+        Command::Run(args) => run(args),
+        Command::Demo(args) => demo(args),
+        Command::Log(LogCommand::Summary(args)) => log_summary(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the cause chain joined, never a panic or a backtrace.
+            let msg = format!("{e:#}");
+            if std::io::stderr().is_terminal() {
+                eprintln!("\x1b[1;31merror:\x1b[0m {msg}");
+            } else {
+                eprintln!("error: {msg}");
+            }
+            ExitCode::FAILURE
+        }
     }
 }

@@ -24,11 +24,10 @@ fn every_shipped_profile_loads_by_name_and_by_path() {
         // Camera stages fit the frame interval, as validated.
         assert!(p.budget.frame_ms() as f64 <= p.frame_interval_ms());
         let models = p.model_paths();
-        let precision = p.models.precision.to_string();
-        assert!(
-            models.face.to_string_lossy().contains(&precision),
-            "{models:?}"
-        );
+        // The shipped profiles name the int8 files; f32 boards load the
+        // `.f32.emo` twin when it is installed, else the int8 file.
+        let face = models.face.file_name().unwrap().to_str().unwrap();
+        assert!(face == "face.emo" || face == "face.f32.emo", "{models:?}");
         let repo_models = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap()
@@ -38,10 +37,12 @@ fn every_shipped_profile_loads_by_name_and_by_path() {
             Some(repo_models.as_path()),
             "relative to the profile"
         );
-        assert_eq!(
-            models.voice.file_name().unwrap().to_str().unwrap(),
-            format!("voice-{precision}.emo")
+        let voice = models.voice.file_name().unwrap().to_str().unwrap();
+        assert!(
+            voice.starts_with("voice.") && voice.ends_with(".emo"),
+            "{models:?}"
         );
+        assert!(models.detector.to_string_lossy().contains("face_detector."));
     }
 }
 
@@ -186,11 +187,7 @@ fn out_of_range_values_are_refused() {
             "idle_after_ms = 0",
             "leds.reaction.idle_after_ms",
         ),
-        (
-            "face = \"face-{precision}.emo\"",
-            "face = \"\"",
-            "models.face",
-        ),
+        ("face = \"face.emo\"", "face = \"\"", "models.face"),
         (
             "path = \"/var/lib/emoedge/events.jsonl\"",
             "path = \"\"",
@@ -246,5 +243,40 @@ fn first_directory_with_the_profile_wins() {
         p.log_path(),
         Path::new("/var/lib/emoedge/events.jsonl"),
         "absolute paths are kept"
+    );
+}
+
+#[test]
+fn f32_boards_load_the_f32_twin_when_present_else_the_named_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("boards")).unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    let text = std::fs::read_to_string(boards_dir().join("pi5.toml")).unwrap();
+    let profile = dir.path().join("boards/pi5.toml");
+    std::fs::write(&profile, text).unwrap();
+    let p = BoardProfile::load_file(&profile).unwrap();
+    assert_eq!(p.models.precision, Precision::F32);
+    let models = dir.path().join("models");
+
+    // Nothing installed: the wanted f32 files are reported as such.
+    let paths = p.model_paths();
+    assert!(paths.face.ends_with("face.f32.emo"), "{paths:?}");
+    assert!(paths.notes.is_empty());
+
+    // Only the int8 file: used, with a note.
+    std::fs::write(models.join("face.emo"), b"x").unwrap();
+    let paths = p.model_paths();
+    assert!(paths.face.ends_with("models/face.emo"), "{paths:?}");
+    assert_eq!(paths.notes.len(), 1);
+    assert!(paths.notes[0].contains("face.f32.emo"), "{paths:?}");
+
+    // Both: the f32 twin wins.
+    std::fs::write(models.join("face.f32.emo"), b"x").unwrap();
+    let paths = p.model_paths();
+    assert!(paths.face.ends_with("face.f32.emo"), "{paths:?}");
+    assert!(paths.notes.is_empty());
+    assert_eq!(
+        emoedge_device::board::f32_variant(Path::new("/m/voice.emo")),
+        Path::new("/m/voice.f32.emo")
     );
 }

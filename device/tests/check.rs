@@ -71,7 +71,7 @@ fn missing_models_are_reported_as_missing_and_sources_work() {
     }
     let face = lines.iter().find(|l| l.name == "model face").unwrap();
     assert!(
-        face.detail.contains("face-f32.emo") && face.detail.contains("does not exist"),
+        face.detail.contains("face.emo") && face.detail.contains("does not exist"),
         "{face}"
     );
     assert_eq!(status_of(&lines, "camera"), Status::Ok, "{lines:#?}");
@@ -87,9 +87,9 @@ fn valid_models_pass_and_a_model_in_the_wrong_slot_fails() {
     let models = dir.path().join("models");
     let face = encode(&tiny_classifier(ModelKind::FaceClassifier, 1)).unwrap();
     let voice = encode(&tiny_classifier(ModelKind::VoiceClassifier, 2)).unwrap();
-    std::fs::write(models.join("face-f32.emo"), &face).unwrap();
-    std::fs::write(models.join("voice-f32.emo"), &voice).unwrap();
-    std::fs::write(models.join("detector-f32.emo"), &face).unwrap();
+    std::fs::write(models.join("face.emo"), &face).unwrap();
+    std::fs::write(models.join("voice.emo"), &voice).unwrap();
+    std::fs::write(models.join("face_detector.emo"), &face).unwrap();
     let lines = run_checks(&options(&profile, &image, &wav), MockClock::default());
     assert_eq!(status_of(&lines, "model face"), Status::Ok, "{lines:#?}");
     assert_eq!(status_of(&lines, "model voice"), Status::Ok, "{lines:#?}");
@@ -103,7 +103,7 @@ fn valid_models_pass_and_a_model_in_the_wrong_slot_fails() {
     let mut bad = voice.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xFF;
-    std::fs::write(models.join("voice-f32.emo"), &bad).unwrap();
+    std::fs::write(models.join("voice.emo"), &bad).unwrap();
     let lines = run_checks(&options(&profile, &image, &wav), MockClock::default());
     assert_eq!(status_of(&lines, "model voice"), Status::Fail, "{lines:#?}");
 }
@@ -167,12 +167,12 @@ fn binary_exit_code_follows_the_checks() {
 
     let models = dir.path().join("models");
     std::fs::write(
-        models.join("face-f32.emo"),
+        models.join("face.emo"),
         encode(&tiny_classifier(ModelKind::FaceClassifier, 1)).unwrap(),
     )
     .unwrap();
     std::fs::write(
-        models.join("voice-f32.emo"),
+        models.join("voice.emo"),
         encode(&tiny_classifier(ModelKind::VoiceClassifier, 1)).unwrap(),
     )
     .unwrap();
