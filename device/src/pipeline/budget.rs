@@ -16,6 +16,11 @@
 //!
 //! Every stage over its budget is a *miss*, counted per stage and logged
 //! in the decision record of the step.
+//!
+//! A budget that is not *adaptive* (`emoedge run --fast`: a replay on a
+//! simulated clock, where work takes no simulated time) only counts the
+//! misses and never drops work, so a replay gives the same decisions on
+//! any machine.
 
 use crate::board::BudgetProfile;
 
@@ -68,6 +73,7 @@ pub const RECOVER_AFTER: u32 = 8;
 /// Budget state of a running loop.
 #[derive(Clone, Debug)]
 pub struct Budget {
+    adaptive: bool,
     limits_ms: [f64; 5],
     misses: [u64; 5],
     frame_interval_ms: f64,
@@ -84,10 +90,12 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// The budget of a board profile for frames every `frame_interval_ms`.
-    pub fn new(b: &BudgetProfile, frame_interval_ms: f64) -> Budget {
+    /// The budget of a board profile for frames every `frame_interval_ms`;
+    /// `adaptive`: drop work to keep up (see the module docs).
+    pub fn new(b: &BudgetProfile, frame_interval_ms: f64, adaptive: bool) -> Budget {
         let base_detect_ms = 1000.0 / f64::from(b.detect_hz).max(MIN_DETECT_HZ);
         Budget {
+            adaptive,
             limits_ms: [
                 f64::from(b.capture_ms),
                 f64::from(b.detect_ms),
@@ -157,6 +165,9 @@ impl Budget {
         self.last_detect_ms = Some(now_ms);
         let miss = self.record(Stage::Detect, ms);
         let max_interval = 1000.0 / MIN_DETECT_HZ;
+        if !self.adaptive {
+            return miss;
+        }
         if miss {
             self.quick_detects = 0;
             self.detect_interval_ms = (self.detect_interval_ms * 2.0).min(max_interval);
@@ -173,7 +184,7 @@ impl Budget {
 
     /// How many faces may be classified this frame (at least 1).
     pub fn faces_allowed(&self) -> usize {
-        if self.face_cost_ms <= 0.0 {
+        if !self.adaptive || self.face_cost_ms <= 0.0 {
             return usize::MAX;
         }
         ((self.limit_ms(Stage::Face) / self.face_cost_ms).floor() as usize).max(1)
@@ -206,7 +217,7 @@ impl Budget {
     pub fn voice_done(&mut self, now_ms: u64, ms: f64) -> bool {
         self.last_voice_ms = Some(now_ms);
         let miss = self.record(Stage::Voice, ms);
-        self.voice_wait_ms = if miss {
+        self.voice_wait_ms = if miss && self.adaptive {
             self.voice_interval_ms * 2.0
         } else {
             self.voice_interval_ms
@@ -218,6 +229,9 @@ impl Budget {
     /// stage); returns whether it should be skipped rather than processed.
     pub fn frame_arrived(&mut self, late_ms: f64) -> bool {
         self.record(Stage::Capture, late_ms);
+        if !self.adaptive {
+            return false;
+        }
         let skip = if self.skip_frames > 0 {
             self.skip_frames -= 1;
             true
@@ -234,10 +248,15 @@ impl Budget {
     /// longer than a frame interval, the frames that arrived meanwhile are
     /// skipped.
     pub fn frame_done(&mut self, work_ms: f64) {
-        if self.frame_interval_ms > 0.0 && work_ms > self.frame_interval_ms {
+        if self.adaptive && self.frame_interval_ms > 0.0 && work_ms > self.frame_interval_ms {
             let behind = (work_ms / self.frame_interval_ms).floor() as u32;
             self.skip_frames = self.skip_frames.max(behind.min(30));
         }
+    }
+
+    /// Milliseconds between detection passes now.
+    pub fn detect_interval_ms(&self) -> f64 {
+        self.detect_interval_ms
     }
 
     /// Frames skipped since the start.
@@ -264,7 +283,7 @@ mod tests {
 
     #[test]
     fn slow_detection_lowers_the_rate_and_quick_passes_restore_it() {
-        let mut b = Budget::new(&profile(), 50.0);
+        let mut b = Budget::new(&profile(), 50.0, true);
         assert!(b.detect_due(0));
         assert!(!b.detected(0, 5.0));
         assert!(!b.detect_due(50), "every 100 ms at 10 Hz");
@@ -294,7 +313,7 @@ mod tests {
 
     #[test]
     fn frames_are_skipped_when_late_or_behind() {
-        let mut b = Budget::new(&profile(), 50.0);
+        let mut b = Budget::new(&profile(), 50.0, true);
         assert!(!b.frame_arrived(3.0));
         assert!(b.frame_arrived(60.0), "more than a frame interval late");
         assert_eq!(b.misses(Stage::Capture), 1);
@@ -307,7 +326,7 @@ mod tests {
 
     #[test]
     fn faces_and_voice_adapt() {
-        let mut b = Budget::new(&profile(), 50.0);
+        let mut b = Budget::new(&profile(), 50.0, true);
         assert_eq!(b.faces_allowed(), usize::MAX);
         assert!(b.faces_done(4, 16.0));
         assert_eq!(b.faces_allowed(), 2, "4 ms per face, 10 ms budget");
@@ -318,5 +337,21 @@ mod tests {
         assert!(!b.voice_done(1000, 10.0));
         assert!(b.voice_due(1500));
         assert_eq!(b.total_misses(), 2);
+    }
+
+    #[test]
+    fn a_fixed_budget_counts_misses_but_drops_nothing() {
+        let mut b = Budget::new(&profile(), 50.0, false);
+        assert!(b.detected(0, 100.0));
+        assert!((b.detect_hz() - 10.0).abs() < 1e-9);
+        assert!(b.faces_done(4, 100.0));
+        assert_eq!(b.faces_allowed(), usize::MAX);
+        assert!(!b.frame_arrived(500.0));
+        b.frame_done(500.0);
+        assert!(!b.frame_arrived(0.0));
+        assert!(b.voice_done(0, 100.0));
+        assert!(b.voice_due(500));
+        assert_eq!(b.total_misses(), 4);
+        assert_eq!(b.skipped(), 0);
     }
 }

@@ -1,7 +1,10 @@
 //! Finding faces in a camera frame, behind the small [`FaceFinder`] trait:
-//! the BlazeFace detector model when it is installed, else the documented
-//! [`CentreSquare`] fallback.
+//! the BlazeFace detector model ([`Detector`]) when it is installed, else
+//! the documented [`CentreSquare`] fallback.
 
+use std::path::Path;
+
+use emoedge_shared::detect::FaceDetector;
 use emoedge_shared::face::FaceBox;
 
 use crate::camera::Frame;
@@ -31,6 +34,50 @@ impl<T: FaceFinder + ?Sized> FaceFinder for Box<T> {
     }
     fn find(&mut self, frame: &Frame) -> Result<Vec<Found>, String> {
         (**self).find(frame)
+    }
+}
+
+/// The face detector model (`models/face_detector.emo`, BlazeFace short
+/// range) through `emoedge_shared::detect`.
+pub struct Detector {
+    detector: FaceDetector,
+    name: String,
+}
+
+impl Detector {
+    /// Loads a face detector model file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let detector = FaceDetector::load(path)
+            .map_err(|e| anyhow::anyhow!("face detector {}: {e}", path.display()))?;
+        Ok(Self::new(detector))
+    }
+
+    /// Wraps a detector.
+    pub fn new(detector: FaceDetector) -> Self {
+        let name = detector.model().header().name.clone();
+        Detector { detector, name }
+    }
+}
+
+impl FaceFinder for Detector {
+    fn describe(&self) -> String {
+        format!(
+            "face detector {} (min score {:.2})",
+            self.name,
+            self.detector.min_score()
+        )
+    }
+
+    fn find(&mut self, frame: &Frame) -> Result<Vec<Found>, String> {
+        let view = frame.view().map_err(|e| format!("bad frame: {e}"))?;
+        let dets = self.detector.detect(&view).map_err(|e| e.to_string())?;
+        Ok(dets
+            .into_iter()
+            .map(|d| Found {
+                bbox: d.bbox,
+                score: d.score,
+            })
+            .collect())
     }
 }
 
@@ -143,5 +190,40 @@ mod tests {
         let b = found[0].bbox;
         assert_eq!((b.x, b.y, b.w, b.h), (70.0, 30.0, 180.0, 180.0));
         assert!(f.find(&Frame::default()).is_err());
+    }
+
+    #[test]
+    fn the_shipped_detector_finds_the_demo_faces_and_not_the_sky() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = root.join("../models/face_detector.emo");
+        if !model.is_file() {
+            eprintln!("skipped: {} is not installed", model.display());
+            return;
+        }
+        let mut d = Detector::load(&model).unwrap();
+        let frame = |n: u32| {
+            let img = emoedge_shared::io::load_gray(
+                root.join(format!("assets/demo/frames/frame{n:03}.jpg")),
+            )
+            .unwrap();
+            Frame {
+                gray: img.pixels,
+                width: img.width,
+                height: img.height,
+                timestamp_ms: 0,
+                sequence: 0,
+            }
+        };
+        assert!(d.find(&frame(0)).unwrap().is_empty(), "the sky");
+        for n in [10, 30, 50] {
+            let found = d.find(&frame(n)).unwrap();
+            assert_eq!(found.len(), 1, "frame {n}: {found:?}");
+            let b = found[0].bbox;
+            let (cx, cy) = (b.x + b.w / 2.0, b.y + b.h / 2.0);
+            assert!(
+                (100.0..220.0).contains(&cx) && (60.0..180.0).contains(&cy),
+                "frame {n}: {b:?}"
+            );
+        }
     }
 }

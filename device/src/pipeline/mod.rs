@@ -100,6 +100,10 @@ pub struct PipelineConfig {
     pub iou_threshold: f32,
     /// Voice activity detector.
     pub vad: VadConfig,
+    /// Drop work to stay within the budget (real time); `false` only
+    /// counts the misses (`--fast` replays: the same decisions on any
+    /// machine). See [`budget`].
+    pub adaptive: bool,
 }
 
 impl PipelineConfig {
@@ -113,6 +117,7 @@ impl PipelineConfig {
             lost_after_ms: 1000,
             iou_threshold: 0.3,
             vad: VadConfig::default(),
+            adaptive: true,
         }
     }
 }
@@ -217,7 +222,7 @@ impl<T: Clock> Pipeline<T> {
         let voice = VoiceFront::new(pre, cfg.vad)?;
         Ok(Pipeline {
             tracker: Tracker::new(cfg.iou_threshold, cfg.lost_after_ms),
-            budget: Budget::new(&cfg.budget, cfg.frame_interval_ms),
+            budget: Budget::new(&cfg.budget, cfg.frame_interval_ms, cfg.adaptive),
             reaction: Reaction::new(cfg.reaction),
             cfg,
             fusion,
@@ -310,7 +315,12 @@ impl<T: Clock> Pipeline<T> {
         }
         let voice = self.voice_stage(now_ms, &mut rec);
 
-        // Detection, at the budgeted rate.
+        // Detection, at the budgeted rate. A face leaves only after being
+        // missed for `lost_after_ms` and at least two detection passes.
+        self.tracker.lost_after_ms = self
+            .cfg
+            .lost_after_ms
+            .max((2.0 * self.budget.detect_interval_ms() + self.cfg.frame_interval_ms) as u64);
         let track_events = if self.budget.detect_due(now_ms) {
             let t0 = self.timer.now();
             let found = self.finder.find(frame);

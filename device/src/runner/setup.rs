@@ -12,7 +12,7 @@ use crate::board::{BoardProfile, ModelPaths};
 use crate::clock::{Clock, MockClock, SystemClock};
 use crate::leds::Leds;
 use crate::log_writer::{LogConfig, LogWriter};
-use crate::pipeline::faces::{CentreSquare, FaceFinder};
+use crate::pipeline::faces::{CentreSquare, Detector, FaceFinder};
 use crate::pipeline::models::{FaceClassifier, VoiceClassifier};
 use crate::pipeline::record::{ModelsRecord, StartRecord, StopRecord};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -103,23 +103,19 @@ pub fn load_models(paths: &ModelPaths) -> Result<LoadedModels> {
 
 fn detector(
     paths: &ModelPaths,
-    _record: &mut ModelsRecord,
+    record: &mut ModelsRecord,
     warnings: &mut Vec<String>,
 ) -> Result<Box<dyn FaceFinder>> {
-    let fallback = CentreSquare::default();
     if paths.detector.is_file() {
-        warnings.push(format!(
-            "face detector {} is installed but this build cannot run it yet: {}",
-            paths.detector.display(),
-            fallback.describe()
-        ));
-    } else {
-        warnings.push(format!(
-            "no face detector at {}: {}",
-            paths.detector.display(),
-            fallback.describe()
-        ));
+        record.detector = Some(paths.detector.display().to_string());
+        return Ok(Box::new(Detector::load(&paths.detector)?));
     }
+    let fallback = CentreSquare::default();
+    warnings.push(format!(
+        "no face detector at {}: {}",
+        paths.detector.display(),
+        fallback.describe()
+    ));
     Ok(Box::new(fallback))
 }
 
@@ -172,8 +168,10 @@ fn run_with<C: Clock + Clone + Send + 'static>(
     }
 
     let models = load_models(&profile.model_paths())?;
+    let mut config = PipelineConfig::from_profile(profile);
+    config.adaptive = setup.pacing == Pacing::Realtime;
     let pipeline = Pipeline::new(
-        PipelineConfig::from_profile(profile),
+        config,
         models.face,
         models.voice,
         models.finder,
