@@ -389,8 +389,7 @@ pub fn plot(s: &Summary, path: &Path) -> Result<()> {
             builder
                 .caption("emotion timeline", ("sans-serif", 20))
                 .x_label_area_size(35)
-                .y_label_area_size(45)
-                .right_y_label_area_size(90);
+                .y_label_area_size(45);
         }
         let mut chart = builder.build_cartesian_2d(0f64..end_s, 0f64..1.25f64)?;
         if text {
@@ -398,7 +397,7 @@ pub fn plot(s: &Summary, path: &Path) -> Result<()> {
                 .configure_mesh()
                 .x_desc("time (s)")
                 .y_desc("confidence")
-                .disable_y_mesh()
+                .disable_mesh()
                 .draw()?;
         }
         chart.draw_series(

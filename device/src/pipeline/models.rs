@@ -91,7 +91,8 @@ pub enum VoiceLayout {
     /// `[1, 1, n_mels, frames]`: mel bands as rows, time as columns (an
     /// image of the spectrogram); the window is transposed.
     MelsByFrames,
-    /// `[1, 1, frames, n_mels]` or `[1, frames, n_mels]`: the window as is.
+    /// `[1, 1, frames, n_mels]` (as `emoedge-train voice` exports it) or
+    /// `[1, frames, n_mels]`: the window as is.
     FramesByMels,
 }
 
@@ -114,8 +115,8 @@ impl VoiceClassifier {
     }
 
     /// Wraps a loaded model, working out its input layout from its input
-    /// shape (a metadata entry `input_layout = mels_frames | frames_mels`
-    /// settles a square window).
+    /// shape (a square window is taken as `[frames, n_mels]` unless a
+    /// metadata entry `input_layout = mels_frames` says otherwise).
     pub fn new(model: Model) -> Result<Self> {
         let Preprocessing::Voice(pre) = model.header().preprocessing else {
             bail!("not a voice classifier (its preprocessing is not a log-mel window)");
@@ -128,8 +129,9 @@ impl VoiceClassifier {
         let layout = match model.header().meta("input_layout") {
             Some("mels_frames") => VoiceLayout::MelsByFrames,
             Some("frames_mels") => VoiceLayout::FramesByMels,
-            _ if shape == [1, 1, m, f] => VoiceLayout::MelsByFrames,
+            // `emoedge-train voice` exports [1, 1, frames, n_mels].
             _ if shape == [1, 1, f, m] || shape == [1, f, m] => VoiceLayout::FramesByMels,
+            _ if shape == [1, 1, m, f] => VoiceLayout::MelsByFrames,
             _ => {
                 bail!("input shape {shape:?} does not match its {f} frames x {m} mel bands window")
             }
@@ -210,6 +212,17 @@ mod tests {
         assert_eq!(voice.layout(), VoiceLayout::MelsByFrames);
         let frames: Vec<f32> = (0..64 * 30).map(|i| (i % 17) as f32 * 0.1).collect();
         assert!(voice
+            .classify(&frames)
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite()));
+
+        // The trainer's layout: time as rows.
+        let mut rows = tiny_classifier(ModelKind::VoiceClassifier, 2);
+        rows.header.input_shape = vec![1, 1, 200, 64];
+        let mut rows = VoiceClassifier::new(Model::from_model(&rows).unwrap()).unwrap();
+        assert_eq!(rows.layout(), VoiceLayout::FramesByMels);
+        assert!(rows
             .classify(&frames)
             .unwrap()
             .iter()
