@@ -131,8 +131,8 @@ struct DemoArgs {
     #[arg(long)]
     realtime: bool,
 
-    /// Offline log of the demo. Default: emoedge-demo.jsonl in the
-    /// temporary directory (replaced on each run).
+    /// Offline log of the demo (appended to). Default: emoedge-demo.jsonl
+    /// in the temporary directory, replaced on each run.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
 
@@ -246,17 +246,20 @@ impl Reporter for QuietConsole {
 
 fn demo(args: &DemoArgs) -> Result<ExitCode> {
     let assets = setup::find_demo_assets(args.assets.as_deref())?;
-    let log = args
-        .log
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("emoedge-demo.jsonl"));
-    // A fresh log, so the summary below is this demo's alone.
-    match std::fs::remove_file(&log) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            bail!("cannot replace the demo log {}: {e}", log.display())
+    let log = match &args.log {
+        // Appended to, like `run`'s log: the summary covers every run in it.
+        Some(log) => log.clone(),
+        None => {
+            // A fresh temporary log, so the summary is this demo's alone.
+            let log = std::env::temp_dir().join("emoedge-demo.jsonl");
+            match std::fs::remove_file(&log) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    bail!("cannot replace the demo log {}: {e}", log.display())
+                }
+                _ => log,
+            }
         }
-        _ => {}
-    }
+    };
     let frames = assets.join("frames");
     let speech = assets.join("speech.flac");
     println!("emoedge demo: the whole loop on a bundled replay");
