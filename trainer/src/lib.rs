@@ -9,10 +9,12 @@
 //! - [`model`]: the CNN and its architecture presets.
 //! - [`train`]: the training loop, checkpoints, metrics and curves.
 //! - [`bench`](mod@bench): training/inference throughput measurement of architectures.
+//! - [`eval`]: accuracy, per-class metrics and report of a model file on class folders.
 
 pub mod augment;
 pub mod bench;
 pub mod data;
+pub mod eval;
 pub mod export;
 pub mod import;
 pub mod model;

@@ -30,6 +30,24 @@ enum ModelCmd {
     /// Import an externally trained model into the emoedge model format.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Evaluate a face or voice model file on class folders (per-class metrics, JSON, report).
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Model file (face or voice classifier), e.g. models/face.emo.
+    #[arg(long)]
+    model: PathBuf,
+    /// Directory of class folders (<class>/<images or audio files>).
+    #[arg(long)]
+    data: PathBuf,
+    /// Write the metrics as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write confusion.png and metrics.json into this directory.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -351,5 +369,13 @@ fn main() -> Result<()> {
         ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
         ModelCmd::Import(ImportCmd::Blazeface(a)) => import_blazeface(a),
+        ModelCmd::Eval(a) => emoedge_trainer::eval::run(&emoedge_trainer::eval::EvalOptions {
+            model: a.model,
+            data: a.data,
+            json: a.json,
+            report: a.report,
+        })
+        .map(drop)
+        .map_err(Into::into),
     }
 }
