@@ -155,7 +155,7 @@ impl<W: Write> Reporter for Console<W> {
                     s.t_ms,
                     "stop",
                     &format!(
-                        "{}: {} frames ({} skipped), {} decisions, {} voice windows, {} visits, {} budget misses",
+                        "{}: {} frames ({} skipped), {} decisions, {} voice windows, {} visits, {} stages over budget",
                         s.reason, s.frames, s.skipped_frames, s.decisions, s.voice_windows, s.visits, misses
                     ),
                 );
