@@ -19,6 +19,16 @@
 //! Also here: [`board`] profiles (`boards/*.toml`), the [`ring`] buffer
 //! between microphone and voice pipeline, the crash-safe [`log_writer`],
 //! source specs ([`source`]) and the `emoedge check` self-test ([`check`]).
+//!
+//! On top of the hardware layer:
+//!
+//! - [`pipeline`]: one step of recognition (detection, tracking, face and
+//!   voice models, fusion per tracked face, the latency budget, the LED
+//!   reaction, visits) and the log's [record](pipeline::record) types;
+//! - [`runner`]: the real-time loop around it (`emoedge run` and `emoedge
+//!   demo`): sources that reconnect, pacing by the system clock or a
+//!   simulated one, signals, the systemd watchdog;
+//! - [`summary`]: `emoedge log summary`.
 
 pub mod board;
 pub mod camera;
