@@ -1,6 +1,10 @@
 //! int8 vs f32 latency on tract (single-threaded, tract's default) of the
-//! sample classifier and of a mid-sized face CNN shaped like a real one.
-//! Run with `cargo bench -p emoedge-shared --features runtime`.
+//! sample classifier and of a mid-sized face CNN shaped like a real one,
+//! and the latency of the committed face detector (BlazeFace,
+//! `models/face_detector.emo`) on 320x240 and 640x480 frames.
+//! Run with `cargo bench -p emoedge-shared --features runtime,io` (without
+//! `io` the detector runs on a synthetic frame instead of the astronaut
+//! fixture: same network cost, no face to decode).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use emoedge_shared::format::sample::{pseudo_random, tiny_classifier};
@@ -9,6 +13,7 @@ use emoedge_shared::format::{
 };
 use emoedge_shared::quantize::{calibrate, quantize, QuantizeOptions};
 use emoedge_shared::runtime::Model;
+use emoedge_shared::{detect::FaceDetector, face::GrayFrame};
 
 fn conv(seed: u64, o: u32, i: u32) -> Op {
     let n = (o * i * 9) as usize;
@@ -92,5 +97,55 @@ fn inference(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, inference);
+/// The astronaut fixture (320x240 gray) and its pixel-doubled 640x480.
+fn detector_frames() -> [(String, usize, usize, Vec<u8>); 2] {
+    let (w, h) = (320, 240);
+    #[cfg(feature = "io")]
+    let small = {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/astronaut_320x240.png"
+        );
+        emoedge_shared::io::load_gray(p).expect("fixture").pixels
+    };
+    #[cfg(not(feature = "io"))]
+    let small: Vec<u8> = pseudo_random(5, w * h, 1.0)
+        .iter()
+        .map(|v| (v * 127.0 + 128.0) as u8)
+        .collect();
+    let mut big = vec![0u8; 4 * w * h];
+    for y in 0..2 * h {
+        for x in 0..2 * w {
+            big[y * 2 * w + x] = small[(y / 2) * w + x / 2];
+        }
+    }
+    [
+        (format!("{w}x{h}"), w, h, small),
+        (format!("{}x{}", 2 * w, 2 * h), 2 * w, 2 * h, big),
+    ]
+}
+
+fn face_detector(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/face_detector.emo");
+    let det = FaceDetector::load(path).expect("models/face_detector.emo loads");
+    let mut group = c.benchmark_group("face_detector");
+    for (label, w, h, pixels) in detector_frames() {
+        let frame = GrayFrame::packed(&pixels, w, h).unwrap();
+        // Whole pipeline: letterbox, network, decoding, NMS.
+        group.bench_function(format!("detect_{label}"), |b| {
+            b.iter(|| det.detect(std::hint::black_box(&frame)).unwrap())
+        });
+        let mut input = Vec::new();
+        group.bench_function(format!("letterbox_{label}"), |b| {
+            b.iter(|| det.prepare(std::hint::black_box(&frame), &mut input))
+        });
+    }
+    let input = vec![0.0f32; det.model().input_len()];
+    group.bench_function("network_only", |b| {
+        b.iter(|| det.model().run_all(std::hint::black_box(&input)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, inference, face_detector);
 criterion_main!(benches);

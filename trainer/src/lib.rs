@@ -16,6 +16,7 @@ pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod export;
+pub mod fullframe;
 pub mod import;
 pub mod model;
 pub mod train;

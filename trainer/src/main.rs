@@ -30,6 +30,9 @@ enum ModelCmd {
     /// Import an externally trained model into the emoedge model format.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Face detection on full frames: compose a test set, measure crop margins.
+    #[command(subcommand)]
+    Detect(DetectCmd),
     /// Evaluate a face or voice model file on class folders (per-class metrics, JSON, report).
     Eval(EvalArgs),
 }
@@ -363,12 +366,149 @@ fn import_blazeface(a: BlazefaceArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Subcommand)]
+enum DetectCmd {
+    /// Paste face crops (class folders, e.g. FER-2013 val) into larger frames:
+    /// a labelled full-frame test set with the face boxes in frames.csv.
+    Compose(ComposeArgs),
+    /// Detection rate and expression accuracy on a composed set for several
+    /// crop margins, with and without eye-line alignment.
+    Sweep(SweepArgs),
+    /// Print the faces found in image files (box, score, keypoints).
+    Image(DetectImageArgs),
+}
+
+#[derive(Args)]
+struct DetectImageArgs {
+    /// Face detector model file.
+    #[arg(long, default_value = "models/face_detector.emo")]
+    detect: PathBuf,
+    /// Minimum score (default: the model's, 0.5).
+    #[arg(long)]
+    min_score: Option<f32>,
+    /// Image files.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+fn detect_image(a: DetectImageArgs) -> Result<()> {
+    use emoedge_shared::detect::FaceDetector;
+    use emoedge_shared::face::GrayFrame;
+    let mut det = FaceDetector::load(&a.detect)?;
+    if let Some(s) = a.min_score {
+        det = det.with_min_score(s);
+    }
+    for path in &a.images {
+        let img = emoedge_shared::io::load_gray(path)?;
+        let frame = GrayFrame::packed(&img.pixels, img.width as usize, img.height as usize)?;
+        let faces = det.detect(&frame)?;
+        println!(
+            "{} ({}x{}): {} face(s)",
+            path.display(),
+            img.width,
+            img.height,
+            faces.len()
+        );
+        for f in faces {
+            let b = f.bbox;
+            let kp: Vec<String> = f
+                .keypoints
+                .iter()
+                .map(|(x, y)| format!("({x:.0}, {y:.0})"))
+                .collect();
+            println!(
+                "  score {:.3}  box x {:.1} y {:.1} w {:.1} h {:.1}  keypoints {}",
+                f.score,
+                b.x,
+                b.y,
+                b.w,
+                b.h,
+                kp.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+struct ComposeArgs {
+    /// Class-folder tree of face crops.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output directory (class folders of PNG frames and frames.csv).
+    #[arg(long)]
+    out: PathBuf,
+    /// Faces per class.
+    #[arg(long, default_value_t = 40)]
+    per_class: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Background photos (procedural backgrounds when none).
+    #[arg(long, num_args = 1..)]
+    backgrounds: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Face expression model file.
+    #[arg(long, default_value = "models/face.emo")]
+    model: PathBuf,
+    /// Face detector model file.
+    #[arg(long, default_value = "models/face_detector.emo")]
+    detect: PathBuf,
+    /// A directory written by `detect compose`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Comma-separated crop margins (fraction of the box side on each side).
+    #[arg(long, default_value = "0,0.05,0.1,0.15,0.2,0.3")]
+    margins: String,
+    /// Also write the results as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn detect_compose(a: ComposeArgs) -> Result<()> {
+    use emoedge_trainer::fullframe::{compose, ComposeOptions};
+    let opts = ComposeOptions {
+        per_class: a.per_class,
+        seed: a.seed,
+        backgrounds: a.backgrounds,
+        ..ComposeOptions::default()
+    };
+    let made = compose(&a.data, &a.out, &opts)?;
+    eprintln!("wrote {} frames into {}", made.len(), a.out.display());
+    Ok(())
+}
+
+fn detect_sweep(a: SweepArgs) -> Result<()> {
+    use emoedge_trainer::fullframe::{sweep, sweep_table};
+    let margins = a
+        .margins
+        .split(',')
+        .map(|m| {
+            m.trim()
+                .parse::<f32>()
+                .with_context(|| format!("bad margin `{m}`"))
+        })
+        .collect::<Result<Vec<f32>>>()?;
+    let r = sweep(&a.model, &a.detect, &a.data, &margins)?;
+    print!("{}", sweep_table(&r));
+    if let Some(p) = a.json {
+        std::fs::write(&p, serde_json::to_string_pretty(&r)?)?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().model {
         ModelCmd::Face(FaceCmd::Train(a)) => face_train(*a),
         ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
         ModelCmd::Import(ImportCmd::Blazeface(a)) => import_blazeface(a),
+        ModelCmd::Detect(DetectCmd::Compose(a)) => detect_compose(a),
+        ModelCmd::Detect(DetectCmd::Sweep(a)) => detect_sweep(a),
+        ModelCmd::Detect(DetectCmd::Image(a)) => detect_image(a),
         ModelCmd::Eval(a) => emoedge_trainer::eval::run(&emoedge_trainer::eval::EvalOptions {
             model: a.model,
             data: a.data,
