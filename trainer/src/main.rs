@@ -51,6 +51,11 @@ struct EvalArgs {
     /// Write confusion.png and metrics.json into this directory.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Face detector model file (e.g. models/face_detector.emo): the images are
+    /// full frames; the face model sees the best detected face, and an image
+    /// without a face counts as wrong.
+    #[arg(long)]
+    detect: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -514,6 +519,7 @@ fn main() -> Result<()> {
             data: a.data,
             json: a.json,
             report: a.report,
+            detect: a.detect,
         })
         .map(drop)
         .map_err(Into::into),

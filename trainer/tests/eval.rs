@@ -391,6 +391,7 @@ fn opts(model: &Path, data: &Path) -> EvalOptions {
         data: data.to_path_buf(),
         json: None,
         report: None,
+        detect: None,
     }
 }
 

@@ -12,7 +12,12 @@
 //!   normalised windows by [`emoedge_shared::audio::clip_features`]; the
 //!   class probabilities are averaged over the windows.
 //!
-//! A face detector is refused. Class probabilities are the model output
+//! A face detector is refused as the model; with `--detect FILE`
+//! ([`EvalOptions::detect`]) it runs first on every image (full frames of
+//! any size) and the face model sees the crop of the best face
+//! ([`face::detected_face_input`]); an image without a face counts as a
+//! wrong answer of its class, and the metrics carry `detected`, the
+//! fraction of images with a face. Class probabilities are the model output
 //! when the graph ends in a softmax, else the softmax of the logits divided
 //! by the header's temperature.
 //!
@@ -75,6 +80,14 @@ pub struct EvalMetrics {
     pub per_class: BTreeMap<String, ClassMetrics>,
     /// Confusion matrix, rows true class, columns predicted class, in label order.
     pub confusion: Vec<Vec<u64>>,
+    /// With a face detector: fraction of the images with a detected face
+    /// (the others count as wrong in accuracy, recall and support).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected: Option<f64>,
+    /// With a face detector: images without a detected face, per class in
+    /// label order (not in `confusion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_face: Option<Vec<u64>>,
 }
 
 impl EvalMetrics {
@@ -140,7 +153,49 @@ pub fn compute_metrics(confusion: &Confusion) -> EvalMetrics {
         labels: Emotion::NAMES.iter().map(|s| s.to_string()).collect(),
         per_class,
         confusion: confusion.iter().map(|row| row.to_vec()).collect(),
+        detected: None,
+        no_face: None,
     }
+}
+
+/// Metrics of a confusion matrix of the images with a detected face plus
+/// `no_face[c]` images of class `c` without one, counted as wrong: they
+/// add to the support and lower recall and accuracy (precision, which is
+/// about predictions, is unchanged).
+pub fn compute_metrics_with_misses(
+    confusion: &Confusion,
+    no_face: &[u64; NUM_CLASSES],
+) -> EvalMetrics {
+    let mut m = compute_metrics(confusion);
+    let missed: u64 = no_face.iter().sum();
+    let correct: u64 = (0..NUM_CLASSES).map(|c| confusion[c][c]).sum();
+    let total = m.n + missed;
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let (mut f1_sum, mut present) = (0.0, 0usize);
+    for (c, name) in Emotion::NAMES.iter().enumerate() {
+        let cm = m.per_class.get_mut(*name).expect("every label has metrics");
+        cm.support += no_face[c];
+        cm.recall = ratio(confusion[c][c], cm.support);
+        cm.f1 = if cm.precision + cm.recall > 0.0 {
+            2.0 * cm.precision * cm.recall / (cm.precision + cm.recall)
+        } else {
+            0.0
+        };
+        if cm.support > 0 {
+            f1_sum += cm.f1;
+            present += 1;
+        }
+    }
+    m.accuracy = ratio(correct, total);
+    m.macro_f1 = if present == 0 {
+        0.0
+    } else {
+        f1_sum / present as f64
+    };
+    m.n = total;
+    m.detected = Some(ratio(total - missed, total));
+    m.no_face = Some(no_face.to_vec());
+    m
 }
 
 /// Why eval could not run. Each message names the file or directory.
@@ -471,8 +526,30 @@ where
 
 /// Evaluates the classifier `model` on the class folders of `data`.
 pub fn evaluate(model: &Path, data: &Path) -> Result<EvalOutcome, EvalError> {
+    evaluate_with(model, data, None)
+}
+
+/// Like [`evaluate`]; with `detect`, a face detector model file, a face
+/// model sees the best detected face of every image (see the module docs).
+pub fn evaluate_with(
+    model: &Path,
+    data: &Path,
+    detect: Option<&Path>,
+) -> Result<EvalOutcome, EvalError> {
     let t = Instant::now();
     let clf = Classifier::load(model)?;
+    let detector = match detect {
+        Some(path) => Some(
+            emoedge_shared::detect::FaceDetector::load(path).map_err(|e| {
+                EvalError::Incompatible {
+                    path: path.to_path_buf(),
+                    reason: format!("not a usable face detector: {e}"),
+                }
+            })?,
+        ),
+        None => None,
+    };
+    let mut no_face = [0u64; NUM_CLASSES];
     let incompatible = |reason: String| EvalError::Incompatible {
         path: model.to_path_buf(),
         reason,
@@ -488,10 +565,28 @@ pub fn evaluate(model: &Path, data: &Path) -> Result<EvalOutcome, EvalError> {
                 )));
             }
             let tree = list_class_files(data, face::IMAGE_EXTENSIONS)?;
-            let result = classify_files(&tree, |p| {
-                face::face_input(p, pre).and_then(|x| clf.probabilities(&x))
+            let (confusion, mut skipped) = classify_files(&tree, |p| match &detector {
+                None => face::face_input(p, pre).and_then(|x| clf.probabilities(&x)),
+                Some(d) => face::detected_face_input(p, d, pre)?
+                    .ok_or_else(|| face::NO_FACE.to_string())
+                    .and_then(|x| clf.probabilities(&x)),
             });
-            (tree, result, "images")
+            // Images without a face are misses, not skipped files.
+            skipped.retain(|s| {
+                if s.reason != face::NO_FACE {
+                    return true;
+                }
+                let class = tree
+                    .files
+                    .iter()
+                    .find(|(p, _)| p.display().to_string() == s.source)
+                    .map(|(_, c)| c.index());
+                if let Some(c) = class {
+                    no_face[c] += 1;
+                }
+                false
+            });
+            (tree, (confusion, skipped), "images")
         }
         Preprocessing::Voice(pre) => {
             let header = clf.model.header();
@@ -510,7 +605,17 @@ pub fn evaluate(model: &Path, data: &Path) -> Result<EvalOutcome, EvalError> {
         }
         Preprocessing::Detector(_) => unreachable!("Classifier::load refuses detectors"),
     };
-    let metrics = compute_metrics(&confusion);
+    if detector.is_some() && clf.model.header().kind != ModelKind::FaceClassifier {
+        return Err(EvalError::Incompatible {
+            path: model.to_path_buf(),
+            reason: "--detect needs a face classifier".into(),
+        });
+    }
+    let metrics = if detector.is_some() {
+        compute_metrics_with_misses(&confusion, &no_face)
+    } else {
+        compute_metrics(&confusion)
+    };
     if metrics.n == 0 {
         let mut detail = String::new();
         if let Some(s) = skipped_summary(&skipped) {
@@ -549,12 +654,14 @@ pub struct EvalOptions {
     pub json: Option<PathBuf>,
     /// Directory for `confusion.png` and `metrics.json`.
     pub report: Option<PathBuf>,
+    /// Face detector model file: detect faces in full frames first.
+    pub detect: Option<PathBuf>,
 }
 
 /// The `eval` command: evaluates, prints the warnings (stderr) and the
 /// table (stdout), writes the requested files.
 pub fn run(opts: &EvalOptions) -> Result<EvalOutcome, EvalError> {
-    let outcome = evaluate(&opts.model, &opts.data)?;
+    let outcome = evaluate_with(&opts.model, &opts.data, opts.detect.as_deref())?;
     for w in outcome.warnings() {
         eprintln!("{w}");
     }

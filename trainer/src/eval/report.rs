@@ -43,6 +43,16 @@ pub fn table(m: &EvalMetrics) -> String {
         m.n,
         m.classes_present()
     ));
+    if let Some(d) = m.detected {
+        s.push_str(&format!(
+            "{:<10} {:>9} {:>7} {:>7.4} {:>8}   (images with a detected face; the others count as wrong)\n",
+            "detected",
+            "",
+            "",
+            d,
+            m.n
+        ));
+    }
     s
 }
 
@@ -54,7 +64,8 @@ fn write_err(path: &Path, reason: impl ToString) -> EvalError {
 }
 
 /// Writes the metrics as pretty JSON to `path` (parent directories created):
-/// `{"accuracy", "macro_f1", "n", "labels", "per_class", "confusion"}`.
+/// `{"accuracy", "macro_f1", "n", "labels", "per_class", "confusion"}`,
+/// plus `"detected"` and `"no_face"` with a face detector.
 pub fn write_json(path: &Path, m: &EvalMetrics) -> Result<(), EvalError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
