@@ -8,7 +8,6 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 
-use crate::data::FACE_SIZE;
 use crate::model::FaceNetConfig;
 use crate::train::compute_device;
 
@@ -35,13 +34,9 @@ pub fn bench_train(config: &FaceNetConfig, batch_size: usize, batches: usize) ->
     ad.seed(1);
     let mut model = config.init(&ad);
     let mut optim = AdamWConfig::new().init();
-    let input = |d: &Device| {
-        Tensor::<4>::random(
-            [batch_size, 1, FACE_SIZE, FACE_SIZE],
-            Distribution::Normal(0.0, 1.0),
-            d,
-        )
-    };
+    let [h, w] = config.input_hw;
+    let input =
+        |d: &Device| Tensor::<4>::random([batch_size, 1, h, w], Distribution::Normal(0.0, 1.0), d);
     let mut train_time = 0.0;
     for i in 0..=batches {
         let t = Instant::now();

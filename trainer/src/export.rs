@@ -147,19 +147,22 @@ pub fn face_graph(model: &FaceNet) -> Result<Graph, ExportError> {
     Ok(g)
 }
 
-/// A complete f32 face model file for `model` with `metadata` key/values.
-pub fn face_model_file(
+/// A complete f32 classifier file for the CNN `model`.
+pub fn classifier_file(
     model: &FaceNet,
+    kind: ModelKind,
     name: &str,
+    input_shape: Vec<u32>,
+    preprocessing: Preprocessing,
     metadata: Vec<(String, String)>,
 ) -> Result<ModelFile, ExportError> {
     let file = ModelFile {
         header: Header {
-            kind: ModelKind::FaceClassifier,
+            kind,
             name: name.to_string(),
-            input_shape: vec![1, 1, FACE_SIZE as u32, FACE_SIZE as u32],
+            input_shape,
             labels: Emotion::NAMES.iter().map(|s| s.to_string()).collect(),
-            preprocessing: Preprocessing::Face(face_preprocessing()),
+            preprocessing,
             temperature: 1.0,
             metadata,
         },
@@ -167,6 +170,22 @@ pub fn face_model_file(
     };
     file.validate()?;
     Ok(file)
+}
+
+/// A complete f32 face model file for `model` with `metadata` key/values.
+pub fn face_model_file(
+    model: &FaceNet,
+    name: &str,
+    metadata: Vec<(String, String)>,
+) -> Result<ModelFile, ExportError> {
+    classifier_file(
+        model,
+        ModelKind::FaceClassifier,
+        name,
+        vec![1, 1, FACE_SIZE as u32, FACE_SIZE as u32],
+        Preprocessing::Face(face_preprocessing()),
+        metadata,
+    )
 }
 
 /// Accuracy of a model file on a labelled set through the shared tract
@@ -186,7 +205,8 @@ pub fn runtime_accuracy(file: &ModelFile, set: &FaceSet) -> Result<(f64, Vec<usi
     Ok((correct as f64 / set.len().max(1) as f64, preds))
 }
 
-fn argmax(v: &[f32]) -> usize {
+/// Index of the largest value.
+pub fn argmax(v: &[f32]) -> usize {
     v.iter()
         .enumerate()
         .fold(

@@ -1,4 +1,4 @@
-//! emoedge trainer: trains the face expression CNN with burn (flex CPU
+//! emoedge trainer: trains the face expression and voice emotion CNNs with burn (flex CPU
 //! backend, or wgpu with the `wgpu` feature) and exports it to the emoedge
 //! model format.
 //!
@@ -9,6 +9,8 @@
 //! - [`model`]: the CNN and its architecture presets.
 //! - [`train`]: the training loop, checkpoints, metrics and curves.
 //! - [`bench`](mod@bench): training/inference throughput measurement of architectures.
+//! - [`voice`]: voice corpora, speaker-independent split, augmentation and
+//!   export of the voice model (trained by the same loop).
 //! - [`eval`]: accuracy, per-class metrics and report of a model file on class folders.
 
 pub mod augment;
@@ -20,3 +22,4 @@ pub mod fullframe;
 pub mod import;
 pub mod model;
 pub mod train;
+pub mod voice;

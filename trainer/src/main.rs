@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+mod voice_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -33,6 +35,9 @@ enum ModelCmd {
     /// Face detection on full frames: compose a test set, measure crop margins.
     #[command(subcommand)]
     Detect(DetectCmd),
+    /// Voice emotion classifier (2 s log-mel windows, 7 classes).
+    #[command(subcommand)]
+    Voice(voice_cmd::VoiceCmd),
     /// Evaluate a face or voice model file on class folders (per-class metrics, JSON, report).
     Eval(EvalArgs),
 }
@@ -241,7 +246,7 @@ fn face_train(a: TrainArgs) -> Result<()> {
     }
     eprintln!(
         "loaded {} in {:.1} s",
-        train::describe_data(&data),
+        train::TrainTask::describe(&data),
         t.elapsed().as_secs_f64()
     );
     let opts = TrainOptions {
@@ -514,6 +519,7 @@ fn main() -> Result<()> {
         ModelCmd::Detect(DetectCmd::Compose(a)) => detect_compose(a),
         ModelCmd::Detect(DetectCmd::Sweep(a)) => detect_sweep(a),
         ModelCmd::Detect(DetectCmd::Image(a)) => detect_image(a),
+        ModelCmd::Voice(cmd) => voice_cmd::run(cmd),
         ModelCmd::Eval(a) => emoedge_trainer::eval::run(&emoedge_trainer::eval::EvalOptions {
             model: a.model,
             data: a.data,

@@ -1,6 +1,7 @@
-//! The face expression CNN: VGG/ResNet-style stages of 3x3 conv, BatchNorm
-//! and ReLU, 2x2 max-pool between stages, global average pool, dropout and a
-//! dense head. Every part maps onto an emoedge model-format op (BatchNorm
+//! The CNN of both models (face: a 48x48 grayscale crop; voice: a
+//! 200-frame x 64-band log-mel window): VGG/ResNet-style stages of 3x3 conv,
+//! BatchNorm and ReLU, 2x2 max-pool between stages, global average pool,
+//! dropout and a dense head. Every part maps onto an emoedge model-format op (BatchNorm
 //! folds into the conv at export, dropout disappears).
 
 use burn::module::Module;
@@ -35,12 +36,20 @@ pub struct FaceNetConfig {
     /// vs eyes) instead of global average pooling it.
     #[serde(default)]
     pub flatten_head: bool,
+    /// Input height and width (face: 48x48; voice: frames x mel bands).
+    #[serde(default = "face_input")]
+    pub input_hw: [usize; 2],
+}
+
+fn face_input() -> [usize; 2] {
+    [FACE_SIZE, FACE_SIZE]
 }
 
 impl FaceNetConfig {
-    /// Named architectures: `tiny` (tests), `vgg16`, `vgg20`, `vgg24`,
+    /// Named face architectures: `tiny` (tests), `vgg16`, `vgg20`, `vgg24`,
     /// `res16`, `res20`, `res24`, `vgg16h` (with a 128-unit hidden layer),
-    /// `vgg16f` (flattened 6x6 map into a 256-unit hidden layer).
+    /// `vgg16f` (flattened 6x6 map into a 256-unit hidden layer); for voice
+    /// windows see [`FaceNetConfig::voice_preset`].
     pub fn preset(name: &str) -> Option<FaceNetConfig> {
         let cfg = |widths: &[usize], convs: usize, residual: bool, hidden: usize| FaceNetConfig {
             widths: widths.to_vec(),
@@ -49,6 +58,7 @@ impl FaceNetConfig {
             hidden,
             dropout: 0.3,
             flatten_head: false,
+            input_hw: face_input(),
         };
         Some(match name {
             "tiny" => FaceNetConfig {
@@ -71,6 +81,31 @@ impl FaceNetConfig {
         })
     }
 
+    /// Named voice architectures for `frames x n_mels` log-mel windows:
+    /// `tiny` (tests), `v16` (one conv per stage, widths 16-128, 5 stages),
+    /// `v24` (widths 24-192), `v16x2` (two convs per stage).
+    pub fn voice_preset(name: &str, frames: usize, n_mels: usize) -> Option<FaceNetConfig> {
+        let cfg = |widths: &[usize], convs: usize, dropout: f64| FaceNetConfig {
+            widths: widths.to_vec(),
+            convs_per_stage: convs,
+            residual: false,
+            hidden: 0,
+            dropout,
+            flatten_head: false,
+            input_hw: [frames, n_mels],
+        };
+        Some(match name {
+            "tiny" => cfg(&[8, 16, 16], 1, 0.1),
+            "v16" => cfg(&[16, 32, 64, 128, 128], 1, 0.3),
+            "v24" => cfg(&[24, 48, 96, 192, 192], 1, 0.3),
+            "v16x2" => cfg(&[16, 32, 64, 128], 2, 0.3),
+            _ => return None,
+        })
+    }
+
+    /// Names accepted by [`FaceNetConfig::voice_preset`].
+    pub const VOICE_PRESETS: &'static [&'static str] = &["tiny", "v16", "v24", "v16x2"];
+
     /// Names accepted by [`FaceNetConfig::preset`].
     pub const PRESETS: &'static [&'static str] = &[
         "tiny", "vgg16", "vgg20", "vgg24", "vgg16h", "vgg16f", "res16", "res20", "res24",
@@ -84,9 +119,10 @@ impl FaceNetConfig {
         if self.convs_per_stage == 0 {
             return Err("convs_per_stage must be at least 1".into());
         }
-        if FACE_SIZE >> (self.widths.len() - 1) == 0 {
+        let [h, w] = self.input_hw;
+        if (h.min(w)) >> (self.widths.len() - 1) == 0 {
             return Err(format!(
-                "{} stages pool a 48x48 input to nothing",
+                "{} stages pool a {h}x{w} input to nothing",
                 self.widths.len()
             ));
         }
@@ -98,17 +134,18 @@ impl FaceNetConfig {
 
     /// Multiply-accumulates of one forward pass (convs and dense layers).
     pub fn macs(&self) -> u64 {
-        let mut side = FACE_SIZE as u64;
+        let [mut h, mut wd] = self.input_hw.map(|v| v as u64);
         let mut c_in = 1u64;
         let mut total = 0u64;
         for (s, &w) in self.widths.iter().enumerate() {
             let w = w as u64;
-            let px = side * side;
+            let px = h * wd;
             total += px * 9 * c_in * w;
             total += px * 9 * w * w * (self.convs_per_stage as u64 - 1);
             c_in = w;
             if s + 1 < self.widths.len() {
-                side /= 2;
+                h /= 2;
+                wd /= 2;
             }
         }
         let mut feat = self.head_features() as u64;
@@ -119,16 +156,17 @@ impl FaceNetConfig {
         total + feat * NUM_CLASSES as u64
     }
 
-    /// Side of the last feature map.
-    pub fn last_side(&self) -> usize {
-        FACE_SIZE >> (self.widths.len().max(1) - 1)
+    /// Height and width of the last feature map.
+    pub fn last_hw(&self) -> [usize; 2] {
+        self.input_hw.map(|v| v >> (self.widths.len().max(1) - 1))
     }
 
     /// Features entering the dense layers.
     pub fn head_features(&self) -> usize {
         let c = self.widths.last().copied().unwrap_or(0);
         if self.flatten_head {
-            c * self.last_side() * self.last_side()
+            let [h, w] = self.last_hw();
+            c * h * w
         } else {
             c
         }
@@ -219,7 +257,8 @@ pub struct FaceNet {
 }
 
 impl FaceNet {
-    /// Logits `[batch, 7]` for normalised faces `[batch, 1, 48, 48]`.
+    /// Logits `[batch, 7]` for normalised inputs `[batch, 1, H, W]`
+    /// (`FaceNetConfig::input_hw`).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = x;
         let n_stages = self.stages.len();

@@ -18,7 +18,7 @@ fn check(cfg: FaceNetConfig) {
     let decoded = format::decode(&bytes).expect("decodes");
     assert_eq!(decoded, file);
     let set = common::synthetic_set(1, 5);
-    let burn = predict_logits(&model, &set, &device).expect("burn logits");
+    let burn = predict_logits(&model, &set.pixels, [1, 48, 48], &device).expect("burn logits");
     let rt = runtime::Model::from_model(&decoded).expect("runtime builds");
     for i in 0..set.len() {
         let want = &burn[i * 7..(i + 1) * 7];
@@ -47,6 +47,7 @@ fn plain_residual_and_hidden_graphs_match_burn() {
         hidden: 16,
         dropout: 0.2,
         flatten_head: false,
+        input_hw: [48, 48],
     });
     check(FaceNetConfig {
         widths: vec![4, 8],
@@ -55,6 +56,7 @@ fn plain_residual_and_hidden_graphs_match_burn() {
         hidden: 8,
         dropout: 0.2,
         flatten_head: true,
+        input_hw: [48, 48],
     });
 }
 

@@ -126,8 +126,13 @@ fn check_export(data: &FaceData, out: &std::path::Path) {
     assert!(f32_file.header.meta("date").is_some() && f32_file.header.meta("val_acc").is_some());
     assert!(f32_file.graph.nodes.iter().all(|n| !n.op.is_int8()));
 
-    let burn_logits =
-        train::predict_logits(&model, &data.val, &train::compute_device()).expect("burn logits");
+    let burn_logits = train::predict_logits(
+        &model,
+        &data.val.pixels,
+        [1, 48, 48],
+        &train::compute_device(),
+    )
+    .expect("burn logits");
     for i in 0..data.val.len() {
         let out =
             reference::run_reference_outputs(&f32_file, data.val.image(i)).expect("reference runs");

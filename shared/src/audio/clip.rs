@@ -39,14 +39,18 @@ impl ClipFeatures {
     }
 }
 
+/// Trimmed log-mel frames, the speech span found and the clip's frame count.
+pub type SpeechFrames = (Vec<f32>, Option<(usize, usize)>, usize);
+
 /// Trimmed, un-normalised log-mel frames of a clip (row-major
-/// `frames × n_mels`) and the speech span found, per the module
-/// documentation. The trainer augments these before windowing.
+/// `frames × n_mels`), the speech span found (per the module
+/// documentation) and the number of frames of the whole clip. The trainer
+/// augments the samples of the span before windowing.
 pub fn speech_frames(
     pre: &VoicePreprocessing,
     vad: &VadConfig,
     samples: &[f32],
-) -> Result<(Vec<f32>, Option<(usize, usize)>, usize), AudioError> {
+) -> Result<SpeechFrames, AudioError> {
     pre.validate()?;
     let n_mels = pre.logmel.n_mels as usize;
     let mut frames = logmel_frames(&pre.logmel, samples)?;

@@ -19,7 +19,7 @@ mod mel;
 mod vad;
 mod window;
 
-pub use clip::{clip_features, frames_to_windows, speech_frames, ClipFeatures};
+pub use clip::{clip_features, frames_to_windows, speech_frames, ClipFeatures, SpeechFrames};
 pub use dc::{dc_blocker_pole, DcBlocker, InputFilter, PreEmphasis, DC_CUTOFF_HZ};
 pub use error::{AudioConfigError, AudioError};
 pub use logmel::{frame_count, logmel_frames, LogMel};

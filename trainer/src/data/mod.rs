@@ -60,6 +60,14 @@ pub enum DataError {
         /// What is wrong.
         reason: String,
     },
+    /// Speech data trouble (unlistable directory, bad front-end settings).
+    #[error("{path}: {reason}")]
+    Speech {
+        /// Path involved.
+        path: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// A split ended up empty.
     #[error(
         "the {0} split has no usable images; check the data directory and its class folder names"

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
 use crate::model::FaceNetConfig;
+use crate::voice::VoiceAugmentConfig;
 
 /// Optimiser choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,8 +59,11 @@ pub struct TrainConfig {
     /// Class weight = (count / max count)^-power (0 = unweighted, 0.5 =
     /// inverse square root frequency), normalised to mean 1.
     pub class_weight_power: f32,
-    /// Augmentation.
+    /// Face augmentation.
     pub augment: AugmentConfig,
+    /// Voice augmentation.
+    #[serde(default)]
+    pub voice_augment: VoiceAugmentConfig,
     /// Seed of every random choice (init, shuffling, augmentation, dropout).
     pub seed: u64,
 }
@@ -82,6 +86,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.1,
             class_weight_power: 0.5,
             augment: AugmentConfig::default(),
+            voice_augment: VoiceAugmentConfig::default(),
             seed: 42,
         }
     }

@@ -1,4 +1,5 @@
-//! The face training loop: in-memory data, pipelined parallel augmentation,
+//! The training loop of both models (faces and voice windows, through
+//! [`TrainTask`]): in-memory data, pipelined parallel augmentation,
 //! class-weighted label-smoothed cross-entropy, AdamW/SGD with a warm-up +
 //! cosine (or plateau) schedule, early stopping, per-epoch checkpoints that
 //! resume the exact run, metrics CSV/JSON and a training-curve PNG.
@@ -6,6 +7,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod metrics;
+pub mod task;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
@@ -21,12 +23,11 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 
-use crate::augment::augment;
-use crate::data::{FaceData, FaceSet, FACE_PIXELS, FACE_SIZE};
 use crate::model::FaceNet;
 pub use checkpoint::{CheckpointError, RunState, BEST_DIR, LAST_DIR};
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use metrics::EpochMetrics;
+pub use task::TrainTask;
 
 /// The compute device: burn-flex on the CPU, or the GPU with the `wgpu`
 /// feature.
@@ -134,33 +135,40 @@ fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-/// A training batch: augmented pixels and labels.
+/// A training batch: augmented inputs and labels.
 struct Batch {
     pixels: Vec<f32>,
     labels: Vec<u8>,
 }
 
-fn make_batch(set: &FaceSet, idx: &[usize], cfg: &TrainConfig, epoch: usize) -> Batch {
-    let mut pixels = vec![0f32; idx.len() * FACE_PIXELS];
+fn make_batch<T: TrainTask + ?Sized>(
+    task: &T,
+    idx: &[usize],
+    cfg: &TrainConfig,
+    epoch: usize,
+) -> Batch {
+    let len = task.input_len();
+    let mut pixels = vec![0f32; idx.len() * len];
     pixels
-        .par_chunks_mut(FACE_PIXELS)
+        .par_chunks_mut(len)
         .zip(idx.par_iter())
         .for_each(|(dst, &i)| {
             let mut rng = rand::rngs::StdRng::seed_from_u64(mix_seed(
                 mix_seed(cfg.seed, 0xA0A0 + epoch as u64),
                 i as u64,
             ));
-            augment(set.image(i), dst, &cfg.augment, &mut rng);
+            task.train_example(i, cfg, &mut rng, dst);
         });
+    let labels = task.train_labels();
     Batch {
         pixels,
-        labels: idx.iter().map(|&i| set.labels[i]).collect(),
+        labels: idx.iter().map(|&i| labels[i]).collect(),
     }
 }
 
-fn input_tensor(pixels: Vec<f32>, n: usize, device: &Device) -> Tensor<4> {
+fn input_tensor(pixels: Vec<f32>, n: usize, dims: [usize; 3], device: &Device) -> Tensor<4> {
     Tensor::from_data(
-        TensorData::new(pixels, [n, 1, FACE_SIZE, FACE_SIZE]),
+        TensorData::new(pixels, [n, dims[0], dims[1], dims[2]]),
         device,
     )
 }
@@ -188,26 +196,28 @@ fn argmax_rows(logits: &[f32]) -> Vec<usize> {
 pub struct Evaluation {
     /// Mean cross-entropy.
     pub loss: f64,
-    /// Accuracy.
+    /// Accuracy (weighted per [`TrainTask::val_item_weights`]).
     pub acc: f64,
-    /// Accuracy per class (0 for classes without images).
+    /// Accuracy per class (0 for classes without items).
     pub class_acc: [f64; NUM_CLASSES],
-    /// Predicted class per image.
+    /// Predicted class per item.
     pub predictions: Vec<usize>,
 }
 
-/// Logits `[n * 7]` of `model` (validation mode) for every image of `set`.
+/// Logits `[n * 7]` of `model` (validation mode) for `inputs`, `n` inputs
+/// of shape `dims` one after the other.
 pub fn predict_logits(
     model: &FaceNet,
-    set: &FaceSet,
+    inputs: &[f32],
+    dims: [usize; 3],
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
     let model = model.valid();
-    let mut out = Vec::with_capacity(set.len() * NUM_CLASSES);
-    for chunk in (0..set.len()).collect::<Vec<_>>().chunks(256) {
-        let px =
-            set.pixels[chunk[0] * FACE_PIXELS..(chunk[chunk.len() - 1] + 1) * FACE_PIXELS].to_vec();
-        let logits = model.forward(input_tensor(px, chunk.len(), device));
+    let len: usize = dims.iter().product();
+    let mut out = Vec::with_capacity(inputs.len() / len.max(1) * NUM_CLASSES);
+    for chunk in inputs.chunks(256 * len.max(1)) {
+        let n = chunk.len() / len;
+        let logits = model.forward(input_tensor(chunk.to_vec(), n, dims, device));
         out.extend(
             logits
                 .into_data()
@@ -218,24 +228,60 @@ pub fn predict_logits(
     Ok(out)
 }
 
-/// Accuracy, per-class accuracy and cross-entropy of `model` on `set`.
-pub fn evaluate(model: &FaceNet, set: &FaceSet, device: &Device) -> Result<Evaluation, TrainError> {
-    let logits = predict_logits(model, set, device)?;
-    let predictions = argmax_rows(&logits);
-    let mut loss = 0f64;
-    for (row, &l) in logits.chunks_exact(NUM_CLASSES).zip(&set.labels) {
+/// Softmax of each row of 7 logits.
+pub fn softmax_rows(logits: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks_exact(NUM_CLASSES) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let lse = row
-            .iter()
-            .map(|v| ((v - max) as f64).exp())
-            .sum::<f64>()
-            .ln()
-            + max as f64;
-        loss += lse - row[usize::from(l)] as f64;
+        let exp: Vec<f64> = row.iter().map(|v| f64::from(v - max).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        out.extend(exp.iter().map(|e| (e / sum) as f32));
+    }
+    out
+}
+
+/// Mean of the probability rows of each item: `groups[i]` is the item of
+/// row `i` (items numbered `0..n_items`).
+pub fn average_groups(probs: &[f32], groups: &[usize], n_items: usize) -> Vec<f32> {
+    let mut sum = vec![0f32; n_items * NUM_CLASSES];
+    let mut count = vec![0usize; n_items];
+    for (row, &g) in probs.chunks_exact(NUM_CLASSES).zip(groups) {
+        for (s, p) in sum[g * NUM_CLASSES..(g + 1) * NUM_CLASSES]
+            .iter_mut()
+            .zip(row)
+        {
+            *s += p;
+        }
+        count[g] += 1;
+    }
+    for (row, &c) in sum.chunks_exact_mut(NUM_CLASSES).zip(&count) {
+        row.iter_mut().for_each(|v| *v /= c.max(1) as f32);
+    }
+    sum
+}
+
+/// Accuracy, per-class accuracy and cross-entropy of `model` on the
+/// validation split of `task` (probabilities averaged per item).
+pub fn evaluate<T: TrainTask + ?Sized>(
+    model: &FaceNet,
+    task: &T,
+    device: &Device,
+) -> Result<Evaluation, TrainError> {
+    let logits = predict_logits(model, task.val_inputs(), task.input_dims(), device)?;
+    let labels = task.val_labels();
+    let probs = match task.val_groups() {
+        Some(groups) => average_groups(&softmax_rows(&logits), groups, labels.len()),
+        None => softmax_rows(&logits),
+    };
+    let predictions = argmax_rows(&probs);
+    let mut loss = 0f64;
+    for (row, &l) in probs.chunks_exact(NUM_CLASSES).zip(labels) {
+        loss -= f64::from(row[usize::from(l)]).max(1e-12).ln();
     }
     let mut correct = [0usize; NUM_CLASSES];
-    let counts = set.class_counts();
-    for (&p, &l) in predictions.iter().zip(&set.labels) {
+    let mut counts = [0usize; NUM_CLASSES];
+    for (&p, &l) in predictions.iter().zip(labels) {
+        counts[usize::from(l)] += 1;
         if p == usize::from(l) {
             correct[p] += 1;
         }
@@ -246,26 +292,27 @@ pub fn evaluate(model: &FaceNet, set: &FaceSet, device: &Device) -> Result<Evalu
             class_acc[c] = correct[c] as f64 / counts[c] as f64;
         }
     }
-    let n = set.len().max(1) as f64;
+    let n = labels.len().max(1) as f64;
+    let acc = match task.val_item_weights() {
+        Some(w) => {
+            let total: f64 = w.iter().sum();
+            let hit: f64 = predictions
+                .iter()
+                .zip(labels)
+                .zip(&w)
+                .filter(|((p, l), _)| **p == usize::from(**l))
+                .map(|(_, w)| w)
+                .sum();
+            hit / total.max(1e-12)
+        }
+        None => correct.iter().sum::<usize>() as f64 / n,
+    };
     Ok(Evaluation {
         loss: loss / n,
-        acc: correct.iter().sum::<usize>() as f64 / n,
+        acc,
         class_acc,
         predictions,
     })
-}
-
-/// Describes a data set for logs and checkpoints.
-pub fn describe_data(data: &FaceData) -> String {
-    format!(
-        "{}; train {} {:?}; val {} {:?} ({} duplicated in train)",
-        data.layout,
-        data.train.len(),
-        data.train.class_counts(),
-        data.val.len(),
-        data.val.class_counts(),
-        data.val_duplicates.len()
-    )
 }
 
 fn log_line(pb: &ProgressBar, msg: &str) {
@@ -278,8 +325,8 @@ fn log_line(pb: &ProgressBar, msg: &str) {
 
 /// Runs (or resumes) training; returns the final run state. Checkpoints,
 /// metrics and curves go to `opts.out` after every epoch.
-pub fn train(
-    data: &FaceData,
+pub fn train<T: TrainTask + ?Sized>(
+    data: &T,
     config: TrainConfig,
     opts: &TrainOptions,
 ) -> Result<RunState, TrainError> {
@@ -323,7 +370,7 @@ pub fn train(
             ad.seed(config.seed);
             let model = config.model.init(&ad);
             let optim = optimizer(&config);
-            (RunState::new(config, describe_data(data)), model, optim)
+            (RunState::new(config, data.describe()), model, optim)
         }
     };
     if state.data_dir.is_none() {
@@ -331,20 +378,28 @@ pub fn train(
         state.val_dir = opts.val_dir.clone();
     }
     let cfg = state.config.clone();
-    let weights = class_weights(&data.train.class_counts(), cfg.class_weight_power);
-    let dedup_keep: Vec<usize> = {
-        let dups: std::collections::HashSet<usize> = data.val_duplicates.iter().copied().collect();
-        (0..data.val.len()).filter(|i| !dups.contains(i)).collect()
-    };
-    let n_train = data.train.len();
+    let weights = class_weights(&data.train_class_counts(), cfg.class_weight_power);
+    let dims = data.input_dims();
+    if cfg.model.input_hw != [dims[1], dims[2]] {
+        return Err(TrainError::Config(format!(
+            "the network expects {:?} inputs but the data gives {:?}",
+            cfg.model.input_hw,
+            [dims[1], dims[2]]
+        )));
+    }
+    let n_val = data.val_labels().len();
+    let dedup_keep: Vec<usize> = data
+        .val_dedup_keep()
+        .unwrap_or_else(|| (0..n_val).collect());
+    let n_train = data.train_labels().len();
     let steps_per_epoch = n_train / cfg.batch_size + usize::from(n_train % cfg.batch_size >= 2);
     eprintln!(
-        "model {:?}: {} parameters, {:.1} M MAC; {} train / {} val images; class weights {:?}",
+        "model {:?}: {} parameters, {:.1} M MAC; {} train / {} val items; class weights {:?}",
         cfg.model,
         model.num_params(),
         cfg.model.macs() as f64 / 1e6,
         n_train,
-        data.val.len(),
+        n_val,
         weights
     );
 
@@ -388,10 +443,7 @@ pub fn train(
             let producer_cfg = &cfg;
             scope.spawn(move || {
                 for idx in producer_batches {
-                    if tx
-                        .send(make_batch(&data.train, idx, producer_cfg, epoch))
-                        .is_err()
-                    {
+                    if tx.send(make_batch(data, idx, producer_cfg, epoch)).is_err() {
                         break;
                     }
                 }
@@ -400,7 +452,7 @@ pub fn train(
                 let n = batch.labels.len();
                 let step = (epoch - 1) * steps_per_epoch + b;
                 lr = cfg.lr_at(step, steps_per_epoch, state.lr_scale);
-                let x = input_tensor(batch.pixels, n, &ad);
+                let x = input_tensor(batch.pixels, n, dims, &ad);
                 let eps = cfg.label_smoothing;
                 let mut target = vec![eps / NUM_CLASSES as f32; n * NUM_CLASSES];
                 let wsum: f32 = batch.labels.iter().map(|&l| weights[usize::from(l)]).sum();
@@ -459,10 +511,11 @@ pub fn train(
         pb.finish_and_clear();
         let train_secs = train_start.elapsed().as_secs_f64();
 
-        let eval = evaluate(&model, &data.val, &device)?;
+        let eval = evaluate(&model, data, &device)?;
+        let val_labels = data.val_labels();
         let dedup_correct = dedup_keep
             .iter()
-            .filter(|&&i| eval.predictions[i] == usize::from(data.val.labels[i]))
+            .filter(|&&i| eval.predictions[i] == usize::from(val_labels[i]))
             .count();
         let m = EpochMetrics {
             epoch,
@@ -511,6 +564,9 @@ pub fn train(
                 if state.stopped_early { " | early stop" } else { "" },
             ),
         );
+        if let Some(extra) = data.val_report(&eval.predictions) {
+            log_line(&pb, &format!("epoch {epoch}: {extra}"));
+        }
 
         if improved {
             checkpoint::save_checkpoint(&out.join(BEST_DIR), &model, None, &state)?;
