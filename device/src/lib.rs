@@ -28,8 +28,10 @@
 //! - [`runner`]: the real-time loop around it (`emoedge run` and `emoedge
 //!   demo`): sources that reconnect, pacing by the system clock or a
 //!   simulated one, signals, the systemd watchdog;
-//! - [`summary`]: `emoedge log summary`.
+//! - [`summary`]: `emoedge log summary`;
+//! - [`bench`]: `emoedge bench`, the latency of each stage on this board.
 
+pub mod bench;
 pub mod board;
 pub mod camera;
 pub mod check;

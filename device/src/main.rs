@@ -5,14 +5,15 @@
 //! - `demo`: the loop on the bundled replay, LEDs drawn in the terminal;
 //! - `check`: self-test of the board profile, model files, camera,
 //!   microphone and LEDs;
-//! - `log summary`: time per emotion, visits and a timeline of a log.
+//! - `log summary`: time per emotion, visits and a timeline of a log;
+//! - `bench`: the latency of each stage on this board, single-threaded.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use emoedge_device::board;
@@ -54,6 +55,11 @@ enum Command {
     /// Offline log tools.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Latency of each stage (detector, face and voice models in int8 and
+    /// f32, log-mel, fusion, a whole frame, a voice window) with the
+    /// board's model files, single-threaded: median and p99 over
+    /// --iterations runs after a warm-up.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +166,23 @@ struct SummaryArgs {
     /// Draw the timeline as a PNG picture.
     #[arg(long, value_name = "FILE.png")]
     plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Board profile whose model files are measured: a name or a .toml
+    /// file. Default: detected from /proc/device-tree/model.
+    #[arg(long, value_name = "NAME|FILE")]
+    board: Option<String>,
+
+    /// Also write the results as JSON to FILE (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Timed iterations per stage (after a tenth as many warm-up ones).
+    #[arg(long, value_name = "N", default_value_t = emoedge_device::bench::DEFAULT_ITERATIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    iterations: usize,
 }
 
 fn init_logging(verbose: u8) {
@@ -327,6 +350,83 @@ fn log_summary(args: &SummaryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn bench(args: &BenchArgs) -> Result<ExitCode> {
+    use emoedge_device::bench::{self as b, BenchModels, BenchOptions};
+    let name = args
+        .board
+        .clone()
+        .unwrap_or_else(|| board::detect_profile_name().to_string());
+    let profile = board::BoardProfile::load(&name)?;
+    let to_stdout = args.json.as_deref() == Some(std::path::Path::new("-"));
+    // With the JSON on standard output, everything else goes to stderr.
+    let mut out: Box<dyn std::io::Write> = if to_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let opts = BenchOptions::new(args.iterations);
+    writeln!(
+        out,
+        "emoedge bench: board {} ({}), models {} ({}), {} iterations per stage after {} warm-up, one thread",
+        profile.name,
+        profile.source.display(),
+        profile.model_paths().face.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        profile.models.precision,
+        opts.iterations,
+        opts.warmup
+    )?;
+    let models = BenchModels::from_profile(&profile)?;
+    let (report, notes) = b::run(&models, &profile, opts, |stage| {
+        if std::io::stderr().is_terminal() {
+            eprint!("\r\x1b[2K  measuring {stage} ...");
+        }
+    })?;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+    for n in &notes {
+        writeln!(out, "note: {n}")?;
+    }
+    writeln!(out, "cpu: {}", report.cpu)?;
+    writeln!(
+        out,
+        "{:<16} {:>10} {:>10} {:>10}",
+        "stage", "median ms", "p99 ms", "budget ms"
+    )?;
+    for name in b::STAGE_NAMES {
+        let Some(t) = report.stages.get(*name) else {
+            continue;
+        };
+        let budget = b::stage_budget_ms(&profile, name)
+            .map(|ms| {
+                let over = if t.p99_ms > ms { " (p99 over)" } else { "" };
+                format!("{ms:.0}{over}")
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{name:<16} {:>10.3} {:>10.3} {budget:>10}",
+            t.median_ms, t.p99_ms
+        )?;
+    }
+    writeln!(
+        out,
+        "peak RSS: {:.1} MB, threads: {}",
+        report.peak_rss_mb, report.threads
+    )?;
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        if to_stdout {
+            println!("{json}");
+        } else {
+            std::fs::write(path, json + "\n")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            writeln!(out, "results written to {}", path.display())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
@@ -335,6 +435,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Demo(args) => demo(args),
         Command::Log(LogCommand::Summary(args)) => log_summary(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(code) => code,
