@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use emoedge_shared::io::{
-    load_audio, load_audio_16k, load_gray, AudioIoError, ImageIoError, MAX_IMAGE_SIDE,
+    load_audio, load_audio_16k, load_audio_16k_bytes, load_audio_bytes, load_gray, load_gray_bytes,
+    AudioIoError, ImageIoError, MAX_IMAGE_SIDE,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -442,4 +443,318 @@ fn huge_image_is_refused_before_decoding() {
         load_gray(&path),
         Err(ImageIoError::TooLarge { .. })
     ));
+}
+
+// ---- bad input: more formats and the in-memory twins ----
+
+/// A PCM WAV header (`format_tag`, 16-bit fields) followed by `data`.
+fn wav_with_tag(format_tag: u16, channels: u16, rate: u32, data: &[u8]) -> Vec<u8> {
+    let bits = 16u16;
+    let align = channels * bits / 8;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&format_tag.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
+    v.extend_from_slice(&align.to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn unknown_codecs_are_refused_with_the_file_name_and_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    // 0x0055: MPEG layer 3 in a WAV container; 0x4242: no codec at all;
+    // 0xFFFE: WAVE_FORMAT_EXTENSIBLE without its extension.
+    for tag in [0x0055u16, 0x4242, 0xFFFE] {
+        let path = dir.path().join(format!("codec-{tag:04x}.wav"));
+        std::fs::write(&path, wav_with_tag(tag, 1, 16_000, &[0u8; 3200])).unwrap();
+        let err = load_audio(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AudioIoError::UnknownFormat { .. }
+                    | AudioIoError::UnsupportedCodec { .. }
+                    | AudioIoError::Corrupt { .. }
+            ),
+            "tag {tag:#x}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("codec-{tag:04x}.wav")), "{msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+}
+
+#[test]
+fn odd_sample_rates_are_resampled_to_16k() {
+    let dir = tempfile::tempdir().unwrap();
+    for rate in [
+        1_000u32, 7_350, 8_000, 11_025, 12_345, 22_050, 88_200, 192_000, 768_000,
+    ] {
+        let path = dir.path().join(format!("r{rate}.wav"));
+        // Half a second of a 300 Hz tone (below every Nyquist frequency
+        // but the 1 kHz file's, where it is a 300 Hz tone sampled at 1 kHz).
+        let n = rate as usize / 2;
+        write_wav_i16(&path, rate, 1, &tone(300.0, rate, n, 0.5));
+        let a = load_audio(&path).unwrap();
+        assert_eq!((a.sample_rate, a.samples.len()), (rate, n));
+        let b = load_audio_16k(&path).unwrap_or_else(|e| panic!("{rate} Hz: {e}"));
+        assert_eq!(b.sample_rate, 16_000);
+        assert!(
+            b.samples.len().abs_diff(8_000) <= 2,
+            "{rate} Hz: {} samples",
+            b.samples.len()
+        );
+        assert!(b.samples.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+        let f = frequency(&b.samples, 16_000);
+        assert!((f - 300.0).abs() < 5.0, "{rate} Hz: tone at {f} Hz");
+    }
+}
+
+#[test]
+fn eight_channel_odd_rate_float_wav_is_mixed_and_resampled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("8ch.wav");
+    let rate = 11_025;
+    // The tone on channel 3 only: the mix is an eighth of it.
+    let chans: Vec<Vec<f32>> = (0..8)
+        .map(|c| {
+            if c == 3 {
+                tone(440.0, rate, 11_025, 0.8)
+            } else {
+                vec![0.0; 11_025]
+            }
+        })
+        .collect();
+    write_wav_f32(&path, rate, 8, &interleave(&chans));
+    let a = load_audio_16k(&path).unwrap();
+    assert_eq!(a.samples.len(), 16_000);
+    assert!((peak(&a.samples[2000..14000]) - 0.1).abs() < 0.01);
+    let f = frequency(&a.samples, 16_000);
+    assert!((f - 440.0).abs() < 3.0, "tone at {f} Hz");
+}
+
+#[test]
+fn bytes_twins_decode_like_the_files_and_name_the_input() {
+    for name in [
+        "tone440_44k1_stereo.flac",
+        "tone1k_48k_stereo.ogg",
+        "speech_16k.wav",
+    ] {
+        let path = fixture(name);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            load_audio_bytes(bytes.clone(), name).unwrap(),
+            load_audio(&path).unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            load_audio_16k_bytes(bytes, name).unwrap(),
+            load_audio_16k(&path).unwrap(),
+            "{name}"
+        );
+    }
+    let err = load_audio_bytes(Vec::new(), "upload.wav").unwrap_err();
+    assert!(matches!(err, AudioIoError::Empty { .. }), "{err:?}");
+    assert!(err.to_string().contains("upload.wav"));
+    let err = load_audio_bytes(b"RIFF\x10\0\0\0WAVE".to_vec(), "cut.wav").unwrap_err();
+    assert!(err.to_string().contains("cut.wav"), "{err}");
+
+    let path = fixture("astronaut_320x240.png");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        load_gray_bytes(&bytes, "astronaut.png").unwrap(),
+        load_gray(&path).unwrap()
+    );
+    // Without a telling extension the content decides.
+    assert_eq!(
+        load_gray_bytes(&bytes, "frame").unwrap(),
+        load_gray(&path).unwrap()
+    );
+    let err = load_gray_bytes(&bytes[..bytes.len() / 3], "half.png").unwrap_err();
+    assert!(matches!(err, ImageIoError::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("half.png"));
+    let err = load_gray_bytes(&[], "none.png").unwrap_err();
+    assert!(matches!(err, ImageIoError::Empty { .. }), "{err:?}");
+    let err = load_gray_bytes(b"plain text", "note").unwrap_err();
+    assert!(matches!(err, ImageIoError::UnknownFormat { .. }), "{err:?}");
+}
+
+/// A PNG made of a signature, an IHDR chunk, an IDAT chunk of 4 bytes
+/// (far too few pixels) and IEND.
+fn png_header(width: u32, height: u32, bit_depth: u8, colour_type: u8) -> Vec<u8> {
+    const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        v.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        v.extend_from_slice(&body);
+        v.extend_from_slice(&CRC.checksum(&body).to_be_bytes());
+    };
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[bit_depth, colour_type, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00]);
+    chunk(b"IEND", &[]);
+    v
+}
+
+/// A baseline JPEG start: SOI and a one-component SOF0 of the given size.
+fn jpeg_header(width: u16, height: u16) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08];
+    v.extend_from_slice(&height.to_be_bytes());
+    v.extend_from_slice(&width.to_be_bytes());
+    v.extend_from_slice(&[0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9]);
+    v
+}
+
+#[test]
+fn huge_declared_sizes_are_refused_without_decoding() {
+    // Headers of a few dozen bytes declaring gigapixel images: refused from
+    // the header (TooLarge) or by the decoder's limits, never allocated.
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("huge.png", png_header(100_000, 100_000, 8, 6)),
+        ("wide16.png", png_header(MAX_IMAGE_SIDE + 1, 1, 16, 6)),
+        // Each side within the limit, the area above it.
+        (
+            "area.png",
+            png_header(MAX_IMAGE_SIDE, MAX_IMAGE_SIDE, 16, 6),
+        ),
+        ("huge.jpg", jpeg_header(65_000, 65_000)),
+        ("huge.bmp", {
+            let mut v = b"BM".to_vec();
+            v.extend_from_slice(&[0; 8]);
+            v.extend_from_slice(&54u32.to_le_bytes());
+            v.extend_from_slice(&40u32.to_le_bytes());
+            v.extend_from_slice(&1_000_000i32.to_le_bytes());
+            v.extend_from_slice(&1_000_000i32.to_le_bytes());
+            v.extend_from_slice(&1u16.to_le_bytes());
+            v.extend_from_slice(&24u16.to_le_bytes());
+            v.extend_from_slice(&[0; 24]);
+            v
+        }),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in cases {
+        let from_bytes = load_gray_bytes(&bytes, name).unwrap_err();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let from_file = load_gray(&path).unwrap_err();
+        for err in [from_bytes, from_file] {
+            assert!(
+                matches!(
+                    err,
+                    ImageIoError::TooLarge { .. } | ImageIoError::Decode { .. }
+                ),
+                "{name}: {err:?}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+    match load_gray_bytes(&png_header(100_000, 100_000, 8, 6), "huge.png") {
+        Err(ImageIoError::TooLarge { width, height, .. }) => {
+            assert_eq!((width, height), (100_000, 100_000))
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn zero_size_png_and_jpeg_are_refused() {
+    for (name, bytes) in [
+        ("zero-w.png", png_header(0, 16, 8, 0)),
+        ("zero-h.png", png_header(16, 0, 8, 0)),
+        ("zero.jpg", jpeg_header(0, 0)),
+    ] {
+        let err = load_gray_bytes(&bytes, name).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageIoError::ZeroSize { .. } | ImageIoError::Decode { .. }
+            ),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[test]
+fn every_pixel_layout_becomes_8_bit_luma() {
+    let dir = tempfile::tempdir().unwrap();
+    let l8 = image::GrayImage::from_fn(4, 2, |x, y| image::Luma([(x * 60 + y) as u8]));
+    let expected = l8.as_raw().clone();
+    let la8 = image::GrayAlphaImage::from_fn(4, 2, |x, y| {
+        image::LumaA([(x * 60 + y) as u8, (x * 50) as u8])
+    });
+    let la16 = image::ImageBuffer::<image::LumaA<u16>, Vec<u16>>::from_fn(4, 2, |x, y| {
+        let v = (x * 60 + y) as u16;
+        image::LumaA([v * 257, 0])
+    });
+    let rgba16 = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_fn(4, 2, |x, y| {
+        let v = (x * 60 + y) as u16 * 257;
+        image::Rgba([v, v, v, 1])
+    });
+    let rgb8 = image::RgbImage::from_fn(4, 2, |x, y| {
+        let v = (x * 60 + y) as u8;
+        image::Rgb([v, v, v])
+    });
+    for (name, img) in [
+        ("l8.png", image::DynamicImage::ImageLuma8(l8)),
+        ("la8.png", image::DynamicImage::ImageLumaA8(la8)),
+        ("la16.png", image::DynamicImage::ImageLumaA16(la16)),
+        ("rgba16.png", image::DynamicImage::ImageRgba16(rgba16)),
+        (
+            "rgb8.pgm",
+            image::DynamicImage::ImageLuma8(
+                image::DynamicImage::ImageRgb8(rgb8.clone()).into_luma8(),
+            ),
+        ),
+        ("rgb8.ppm", image::DynamicImage::ImageRgb8(rgb8.clone())),
+        ("rgb8.tif", image::DynamicImage::ImageRgb8(rgb8)),
+    ] {
+        let path = save(img, dir.path(), name);
+        let g = load_gray(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((g.width, g.height), (4, 2), "{name}");
+        assert_eq!(g.pixels, expected, "{name}");
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(load_gray_bytes(&bytes, name).unwrap(), g, "{name}");
+    }
+}
+
+#[test]
+fn truncated_images_of_every_format_are_decode_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let img =
+        image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 7]));
+    for name in ["t.png", "t.jpg", "t.bmp", "t.gif", "t.tif", "t.ppm"] {
+        let path = save(
+            image::DynamicImage::ImageRgb8(img.clone()),
+            dir.path(),
+            name,
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        // Every cut of the first 64 bytes (headers), then a few later ones.
+        let cuts = (1..64.min(bytes.len())).chain([bytes.len() / 2, bytes.len() - 1]);
+        for cut in cuts {
+            match load_gray_bytes(&bytes[..cut], name) {
+                // Some formats (PPM, BMP) cannot tell a short file from a
+                // complete one once the header is read: a whole image of the
+                // declared size, whatever the pixels, is fine.
+                Ok(g) => assert_eq!((g.width, g.height), (40, 30), "{name} cut at {cut}"),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(name) && !msg.contains('\n'), "{msg}");
+                }
+            }
+        }
+    }
 }

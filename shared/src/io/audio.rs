@@ -1,18 +1,21 @@
-//! Audio file decoding (WAV, FLAC, Ogg Vorbis) to mono `f32`.
+//! Audio file decoding (WAV, FLAC, Ogg Vorbis) to mono `f32`, from a file
+//! or from bytes in memory.
 
 use std::fs::File;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
-use std::string::{String, ToString};
+use std::string::String;
 use std::vec::Vec;
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+use super::one_line;
 use super::resample::{resample, ResampleError};
 
 /// Sample rate of every emoedge voice model input.
@@ -151,12 +154,35 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
     if len == 0 {
         return Err(AudioIoError::Empty { path: p() });
     }
+    decode(Box::new(file), path)
+}
 
+/// [`load_audio`] on the bytes of a file already in memory. `name` stands
+/// for the file in error messages and its extension, if any, helps to
+/// recognise the format (as a file's does).
+pub fn load_audio_bytes(
+    bytes: impl Into<Vec<u8>>,
+    name: impl AsRef<Path>,
+) -> Result<Audio, AudioIoError> {
+    let bytes = bytes.into();
+    let name = name.as_ref();
+    if bytes.is_empty() {
+        return Err(AudioIoError::Empty {
+            path: name.to_path_buf(),
+        });
+    }
+    decode(Box::new(Cursor::new(bytes)), name)
+}
+
+/// The decoder behind [`load_audio`] and [`load_audio_bytes`]: `source`
+/// holds at least one byte, `path` names it in errors.
+fn decode(source: Box<dyn MediaSource>, path: &Path) -> Result<Audio, AudioIoError> {
+    let p = || path.to_path_buf();
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mss = MediaSourceStream::new(source, Default::default());
     let probed = symphonia::default::get_probe()
         .format(
             &hint,
@@ -178,7 +204,7 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
             SymError::IoError(source) => AudioIoError::Read { path: p(), source },
             e => AudioIoError::UnknownFormat {
                 path: p(),
-                reason: e.to_string(),
+                reason: one_line(e),
             },
         })?;
     let mut format = probed.format;
@@ -197,7 +223,7 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
         .make(&params, &DecoderOptions::default())
         .map_err(|e| AudioIoError::UnsupportedCodec {
             path: p(),
-            reason: e.to_string(),
+            reason: one_line(e),
         })?;
 
     let mut samples = Vec::new();
@@ -213,7 +239,7 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
             Err(SymError::ResetRequired) => break,
             Err(SymError::IoError(source)) => return Err(AudioIoError::Read { path: p(), source }),
             Err(e) => {
-                first_error.get_or_insert_with(|| e.to_string());
+                first_error.get_or_insert_with(|| one_line(e));
                 break;
             }
         };
@@ -223,18 +249,18 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
         let block = match decoder.decode(&packet) {
             Ok(block) => block,
             Err(SymError::DecodeError(e)) => {
-                first_error.get_or_insert_with(|| e.to_string());
+                first_error.get_or_insert_with(|| one_line(e));
                 continue;
             }
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(SymError::Unsupported(e)) => {
                 return Err(AudioIoError::UnsupportedCodec {
                     path: p(),
-                    reason: e.to_string(),
+                    reason: one_line(e),
                 })
             }
             Err(e) => {
-                first_error.get_or_insert_with(|| e.to_string());
+                first_error.get_or_insert_with(|| one_line(e));
                 break;
             }
         };
@@ -298,7 +324,20 @@ pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
 /// [`load_audio`] then resampling to [`TARGET_SAMPLE_RATE`] (16 kHz) mono.
 pub fn load_audio_16k(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
     let path = path.as_ref();
-    let audio = load_audio(path)?;
+    to_16k(load_audio(path)?, path)
+}
+
+/// [`load_audio_bytes`] then resampling to [`TARGET_SAMPLE_RATE`] (16 kHz)
+/// mono.
+pub fn load_audio_16k_bytes(
+    bytes: impl Into<Vec<u8>>,
+    name: impl AsRef<Path>,
+) -> Result<Audio, AudioIoError> {
+    let name = name.as_ref();
+    to_16k(load_audio_bytes(bytes, name)?, name)
+}
+
+fn to_16k(audio: Audio, path: &Path) -> Result<Audio, AudioIoError> {
     if audio.sample_rate == TARGET_SAMPLE_RATE {
         return Ok(audio);
     }

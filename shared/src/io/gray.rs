@@ -1,11 +1,14 @@
-//! Image file decoding to 8-bit grayscale.
+//! Image file decoding to 8-bit grayscale, from a file or from bytes in
+//! memory.
 
-use std::io::BufReader;
+use std::io::{BufRead, Cursor, Seek};
 use std::path::{Path, PathBuf};
-use std::string::{String, ToString};
+use std::string::String;
 use std::vec::Vec;
 
-use image::{DynamicImage, ImageError, ImageReader, Limits};
+use image::{DynamicImage, ImageError, ImageFormat, ImageReader, Limits};
+
+use super::one_line;
 
 /// Largest accepted image side, in pixels.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
@@ -105,28 +108,72 @@ pub enum ImageIoError {
 /// is converted as [`gray_from_image`] does (BT.601 luma, alpha dropped,
 /// 16-bit and float scaled to 8 bits). Images with
 /// a zero side, or larger than [`MAX_IMAGE_SIDE`] per side or
-/// [`MAX_IMAGE_PIXELS`] in all, are refused before their pixels are decoded.
+/// [`MAX_IMAGE_PIXELS`] in all, are refused before their pixels are decoded,
+/// and the decoder's allocations are capped (`image::Limits`), so a small
+/// file declaring a huge size cannot exhaust memory.
 pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
     let path = path.as_ref();
     let p = || path.to_path_buf();
-    let open = || -> Result<ImageReader<BufReader<std::fs::File>>, ImageIoError> {
-        let reader =
-            ImageReader::open(path).map_err(|source| ImageIoError::Read { path: p(), source })?;
-        let reader = reader
-            .with_guessed_format()
-            .map_err(|source| ImageIoError::Read { path: p(), source })?;
-        if reader.format().is_none() {
-            return Err(ImageIoError::UnknownFormat { path: p() });
-        }
-        Ok(reader)
-    };
     let len = std::fs::metadata(path)
         .map_err(|source| ImageIoError::Read { path: p(), source })?
         .len();
     if len == 0 {
         return Err(ImageIoError::Empty { path: p() });
     }
+    decode(path, || {
+        let reader =
+            ImageReader::open(path).map_err(|source| ImageIoError::Read { path: p(), source })?;
+        guess_format(reader, path)
+    })
+}
 
+/// [`load_gray`] on the bytes of an image file already in memory. `name`
+/// stands for the file in error messages, and its extension, if any, is
+/// the format guessed when the content does not tell (as a file's is).
+pub fn load_gray_bytes(bytes: &[u8], name: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
+    let path = name.as_ref();
+    if bytes.is_empty() {
+        return Err(ImageIoError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    decode(path, || {
+        let mut reader = ImageReader::new(Cursor::new(bytes));
+        if let Ok(format) = ImageFormat::from_path(path) {
+            reader.set_format(format);
+        }
+        guess_format(reader, path)
+    })
+}
+
+/// The content's format, else the one already set (from the extension).
+fn guess_format<R: BufRead + Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+) -> Result<ImageReader<R>, ImageIoError> {
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|source| ImageIoError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if reader.format().is_none() {
+        return Err(ImageIoError::UnknownFormat {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(reader)
+}
+
+/// The decoder behind [`load_gray`] and [`load_gray_bytes`]: `open` gives
+/// a fresh reader of the (non-empty) data each time it is called, `path`
+/// names it in errors. The header is read first so that absurd sizes are
+/// refused before any pixel buffer exists.
+fn decode<R: BufRead + Seek>(
+    path: &Path,
+    open: impl Fn() -> Result<ImageReader<R>, ImageIoError>,
+) -> Result<GrayImage, ImageIoError> {
+    let p = || path.to_path_buf();
     let (width, height) = open()?
         .into_dimensions()
         .map_err(|e| map_image_error(path, e))?;
@@ -149,12 +196,7 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
     }
 
     let mut reader = open()?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    // Room for a 16-bit RGBA decode of the largest accepted image.
-    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8 + (16 << 20));
-    reader.limits(limits);
+    reader.limits(decode_limits());
     let img = reader.decode().map_err(|e| map_image_error(path, e))?;
     let gray = gray_from_image(img);
     if gray.width == 0 || gray.height == 0 {
@@ -165,6 +207,16 @@ pub fn load_gray(path: impl AsRef<Path>) -> Result<GrayImage, ImageIoError> {
         });
     }
     Ok(gray)
+}
+
+/// The `image` crate limits of every decode: the side limit, and room for a
+/// 16-bit RGBA decode of the largest accepted image.
+fn decode_limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8 + (16 << 20));
+    limits
 }
 
 /// Converts a decoded image to 8-bit luma.
@@ -207,7 +259,7 @@ fn map_image_error(path: &Path, e: ImageError) -> ImageIoError {
         }
         e => ImageIoError::Decode {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: one_line(e),
         },
     }
 }

@@ -9,6 +9,10 @@
 //!   a camera delivers; [`gray_from_image`] converts an already decoded
 //!   image the same way.
 //!
+//! Each has a `_bytes` twin ([`load_audio_bytes`], [`load_audio_16k_bytes`],
+//! [`load_gray_bytes`]) that decodes a file already in memory by the same
+//! code, with a name standing for the file in errors.
+//!
 //! Every error names the file and says what is wrong with it and what to
 //! do, so a bad file in a data set of thousands can be found and fixed.
 
@@ -17,10 +21,20 @@ mod gray;
 mod resample;
 
 pub use audio::{
-    load_audio, load_audio_16k, Audio, AudioIoError, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
-    TARGET_SAMPLE_RATE,
+    load_audio, load_audio_16k, load_audio_16k_bytes, load_audio_bytes, Audio, AudioIoError,
+    MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, TARGET_SAMPLE_RATE,
 };
 pub use gray::{
-    gray_from_image, load_gray, GrayImage, ImageIoError, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE,
+    gray_from_image, load_gray, load_gray_bytes, GrayImage, ImageIoError, MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
 };
 pub use resample::{resample, ResampleError};
+
+/// A decoder's message on one line (some span several), so every error
+/// stays one line naming the file.
+pub(crate) fn one_line(reason: impl std::fmt::Display) -> std::string::String {
+    let text = std::format!("{reason}");
+    text.split_whitespace()
+        .collect::<std::vec::Vec<_>>()
+        .join(" ")
+}
