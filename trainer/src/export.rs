@@ -251,7 +251,17 @@ pub fn export_face(
     calib: &[&[f32]],
     val: Option<&FaceSet>,
 ) -> Result<ExportReport, ExportError> {
-    let mut f32_model = face_model_file(model, name, metadata)?;
+    quantize_face_file(face_model_file(model, name, metadata)?, calib, val)
+}
+
+/// The second half of [`export_face`] for any f32 face model file (e.g. an
+/// ensemble): measure it, calibrate, quantise to int8, measure again.
+pub fn quantize_face_file(
+    f32_model: ModelFile,
+    calib: &[&[f32]],
+    val: Option<&FaceSet>,
+) -> Result<ExportReport, ExportError> {
+    let mut f32_model = f32_model;
     let f32_val = match val {
         Some(v) => Some(runtime_accuracy(&f32_model, v)?),
         None => None,

@@ -11,11 +11,14 @@
 //! - [`bench`](mod@bench): training/inference throughput measurement of architectures.
 //! - [`voice`]: voice corpora, speaker-independent split, augmentation and
 //!   export of the voice model (trained by the same loop).
+//! - [`ensemble`]: several face models (and their mirrored input) summed
+//!   into one model file.
 //! - [`eval`]: accuracy, per-class metrics and report of a model file on class folders.
 
 pub mod augment;
 pub mod bench;
 pub mod data;
+pub mod ensemble;
 pub mod eval;
 pub mod export;
 pub mod fullframe;

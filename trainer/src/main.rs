@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+mod ensemble_cmd;
 mod voice_cmd;
 
 use anyhow::{bail, Context, Result};
@@ -71,6 +72,8 @@ enum FaceCmd {
     Export(ExportArgs),
     /// Measure training and inference throughput of architectures.
     BenchTrain(BenchArgs),
+    /// Merge f32 face models (and their mirrored input) into one int8 model file.
+    Ensemble(ensemble_cmd::EnsembleArgs),
 }
 
 #[derive(Args)]
@@ -515,6 +518,7 @@ fn main() -> Result<()> {
         ModelCmd::Face(FaceCmd::Train(a)) => face_train(*a),
         ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
+        ModelCmd::Face(FaceCmd::Ensemble(a)) => ensemble_cmd::run(a),
         ModelCmd::Import(ImportCmd::Blazeface(a)) => import_blazeface(a),
         ModelCmd::Detect(DetectCmd::Compose(a)) => detect_compose(a),
         ModelCmd::Detect(DetectCmd::Sweep(a)) => detect_sweep(a),
