@@ -339,10 +339,16 @@ pub struct ModelPaths {
     pub voice: PathBuf,
     /// Face detector.
     pub detector: PathBuf,
+    /// Fusion configuration (`fusion.toml` in the models directory, as
+    /// `emoedge-train fusion calibrate` writes it); the defaults without it.
+    pub fusion: PathBuf,
     /// One line per slot where `precision = "f32"` asked for an f32 twin
     /// that is not installed, so the named (int8) file is used.
     pub notes: Vec<String>,
 }
+
+/// Name of the fusion configuration file in the models directory.
+pub const FUSION_FILE: &str = "fusion.toml";
 
 /// The f32 twin of a model file: `face.emo` -> `face.f32.emo`.
 pub fn f32_variant(path: &Path) -> PathBuf {
@@ -556,6 +562,7 @@ impl BoardProfile {
             face,
             voice,
             detector,
+            fusion: dir.join(FUSION_FILE),
             notes,
         }
     }

@@ -14,6 +14,8 @@
 //! - [`ensemble`]: several face models (and their mirrored input) summed
 //!   into one model file.
 //! - [`eval`]: accuracy, per-class metrics and report of a model file on class folders.
+//! - [`fusion`]: temperature calibration, fusion weight and threshold on
+//!   paired face/voice validation sets, and their evaluation.
 
 pub mod augment;
 pub mod bench;
@@ -22,6 +24,7 @@ pub mod ensemble;
 pub mod eval;
 pub mod export;
 pub mod fullframe;
+pub mod fusion;
 pub mod import;
 pub mod model;
 pub mod train;

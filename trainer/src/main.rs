@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 mod ensemble_cmd;
+mod fusion_cmd;
 mod voice_cmd;
 
 use anyhow::{bail, Context, Result};
@@ -41,6 +42,10 @@ enum ModelCmd {
     Voice(voice_cmd::VoiceCmd),
     /// Evaluate a face or voice model file on class folders (per-class metrics, JSON, report).
     Eval(EvalArgs),
+    /// Fusion of face and voice: calibrate the models' temperatures, fit the
+    /// face weight and uncertain threshold, evaluate the shipped files on pairs.
+    #[command(subcommand)]
+    Fusion(fusion_cmd::FusionCmd),
 }
 
 #[derive(Args)]
@@ -524,6 +529,7 @@ fn main() -> Result<()> {
         ModelCmd::Detect(DetectCmd::Sweep(a)) => detect_sweep(a),
         ModelCmd::Detect(DetectCmd::Image(a)) => detect_image(a),
         ModelCmd::Voice(cmd) => voice_cmd::run(cmd),
+        ModelCmd::Fusion(cmd) => fusion_cmd::run(cmd),
         ModelCmd::Eval(a) => emoedge_trainer::eval::run(&emoedge_trainer::eval::EvalOptions {
             model: a.model,
             data: a.data,

@@ -4,12 +4,12 @@
 //! energy in low vs high mel bands).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use emoedge_shared::audio::VoicePreprocessing;
 use emoedge_shared::face::FacePreprocessing;
 use emoedge_shared::format::{
-    self, Activation, Bias, Dense, DetectorPreprocessing, Graph, Header, ModelFile, ModelKind, Op,
+    Activation, Bias, Dense, DetectorPreprocessing, Graph, Header, ModelFile, ModelKind, Op,
     Preprocessing, Tensor,
 };
 use emoedge_shared::{Emotion, NUM_CLASSES};
@@ -18,6 +18,9 @@ use emoedge_trainer::eval::{
     self, compute_metrics, confusion_from, face::face_input, voice::VoiceLayout, EvalError,
     EvalOptions, OutputKind,
 };
+
+mod common;
+use common::files::*;
 
 const ANGRY: usize = 0;
 const FEAR: usize = 2;
@@ -93,16 +96,6 @@ fn table_states_the_macro_f1_convention() {
 }
 
 // ---------------------------------------------------------------- models
-
-fn labels() -> Vec<String> {
-    Emotion::NAMES.iter().map(|s| s.to_string()).collect()
-}
-
-fn write_model(dir: &Path, name: &str, file: &ModelFile) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format::encode(file).expect("model encodes")).unwrap();
-    path
-}
 
 /// Face model: global average of the normalised pixels `m`, then logits
 /// angry `-4m`, happy `4m`, neutral `1`, others `-10`: dark images are
@@ -243,28 +236,6 @@ fn detector_model() -> ModelFile {
 
 // ---------------------------------------------------------------- data
 
-/// A textured `w x h` gray image around `base` (pixel spread 40, so not blank).
-fn textured(w: u32, h: u32, base: i32) -> image::GrayImage {
-    image::GrayImage::from_fn(w, h, |x, y| {
-        let v = base + ((x * 7 + y * 13) % 41) as i32 - 20;
-        image::Luma([v.clamp(0, 255) as u8])
-    })
-}
-
-const DARK: i32 = 50;
-const GRAY: i32 = 128;
-const BRIGHT: i32 = 205;
-
-fn save(img: &image::GrayImage, path: &Path) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    img.save(path).unwrap();
-}
-
-fn put(path: &Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// Face class folders (synonyms, any case, several formats and sizes):
 /// 6 usable images, one corrupt and one blank image, an unknown folder and
 /// non-image files.
@@ -287,54 +258,6 @@ fn face_tree(root: &Path) {
     save(&textured(48, 48, DARK), &root.join("contempt/c1.png"));
     put(&root.join("README.txt"), b"class folders");
 }
-
-/// 16-bit PCM WAV of `samples` (mono, copied to every channel).
-fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
-    let data_len = samples.len() as u32 * channels as u32 * 2;
-    let mut b = Vec::with_capacity(44 + data_len as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + data_len).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&channels.to_le_bytes());
-    b.extend_from_slice(&rate.to_le_bytes());
-    b.extend_from_slice(&(rate * channels as u32 * 2).to_le_bytes());
-    b.extend_from_slice(&(channels * 2).to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
-        for _ in 0..channels {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    put(path, &b);
-}
-
-/// `seconds` of a tone at `hz` switched on and off every 200 ms over a
-/// little noise, at `rate`.
-fn pulsed_tone(hz: f32, seconds: f32, rate: u32) -> Vec<f32> {
-    let mut seed = 0x2545_f491_u32;
-    (0..(seconds * rate as f32) as usize)
-        .map(|i| {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let noise = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 2e-3;
-            let t = i as f32 / rate as f32;
-            let on = ((t / 0.2) as usize).is_multiple_of(2);
-            let tone = if on {
-                0.5 * (2.0 * std::f32::consts::PI * hz * t).sin()
-            } else {
-                0.0
-            };
-            tone + noise
-        })
-        .collect()
-}
-
-const LOW_HZ: f32 = 300.0;
-const HIGH_HZ: f32 = 3000.0;
 
 /// Voice class folders: 5 usable clips at 16, 44.1 and 48 kHz (one stereo,
 /// one shorter than a window), a corrupt WAV, an unknown folder, other files.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use emoedge_shared::fusion::FusionConfig;
 
 use crate::board::{BoardProfile, ModelPaths};
 use crate::clock::{Clock, MockClock, SystemClock};
@@ -50,17 +51,37 @@ pub struct LoadedModels {
     pub voice: Option<VoiceClassifier>,
     /// Face detector, or the centre-square fallback.
     pub finder: Box<dyn FaceFinder>,
+    /// Fusion settings from the models directory's `fusion.toml`, or the
+    /// defaults without it (the temperatures are the model files' own
+    /// anyway, see [`PipelineConfig::fusion`]).
+    pub fusion: FusionConfig,
     /// For the `start` record.
     pub record: ModelsRecord,
     /// One warning per degraded slot.
     pub warnings: Vec<String>,
 }
 
+/// Reads the fusion configuration `path` (TOML, as `emoedge-train fusion
+/// calibrate` writes it; missing keys take the defaults): `None` when the
+/// file does not exist, an error when it is unreadable or invalid.
+pub fn load_fusion_config(path: &Path) -> Result<Option<FusionConfig>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: FusionConfig = toml::from_str(&text)
+        .with_context(|| format!("fusion configuration {}", path.display()))?;
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("fusion configuration {}: {e}", path.display()))?;
+    Ok(Some(cfg))
+}
+
 /// Loads the models named by `paths`. A missing voice model means face
 /// only, a missing detector the centre-square fallback, a missing face
-/// model voice only (each with a warning); a file that exists but is
-/// broken or of the wrong kind is an error, as is having neither
-/// classifier.
+/// model voice only (each with a warning), a missing fusion configuration
+/// the default settings; a file that exists but is broken or of the wrong
+/// kind is an error, as is having neither classifier.
 pub fn load_models(paths: &ModelPaths) -> Result<LoadedModels> {
     let mut warnings = paths.notes.clone();
     let mut record = ModelsRecord::default();
@@ -92,10 +113,21 @@ pub fn load_models(paths: &ModelPaths) -> Result<LoadedModels> {
         );
     }
     let finder = detector(paths, &mut record, &mut warnings)?;
+    let fusion = match load_fusion_config(&paths.fusion)? {
+        Some(cfg) => {
+            log::info!("fusion settings from {}", paths.fusion.display());
+            cfg
+        }
+        None => {
+            log::info!("no {}: default fusion settings", paths.fusion.display());
+            FusionConfig::default()
+        }
+    };
     Ok(LoadedModels {
         face,
         voice,
         finder,
+        fusion,
         record,
         warnings,
     })
@@ -169,6 +201,7 @@ fn run_with<C: Clock + Clone + Send + 'static>(
 
     let models = load_models(&profile.model_paths())?;
     let mut config = PipelineConfig::from_profile(profile);
+    config.fusion = models.fusion;
     config.adaptive = setup.pacing == Pacing::Realtime;
     let pipeline = Pipeline::new(
         config,

@@ -373,6 +373,22 @@ impl Classifier {
         })
     }
 
+    /// Uncalibrated scores of one input in label order: the raw logits, or
+    /// for a graph ending in a softmax the log of its probabilities
+    /// (floored at the smallest positive `f32`); either way
+    /// `softmax(scores / T)` is the model's prediction at temperature `T`.
+    pub fn raw_scores(&self, input: &[f32]) -> Result<[f32; NUM_CLASSES], String> {
+        let out = self.model.run(input).map_err(|e| e.to_string())?;
+        let mut by_class = [0.0f32; NUM_CLASSES];
+        for (v, class) in out.iter().zip(self.classes) {
+            by_class[class.index()] = match self.output {
+                OutputKind::Probabilities => v.max(f32::MIN_POSITIVE).ln(),
+                OutputKind::Logits { .. } => *v,
+            };
+        }
+        Ok(by_class)
+    }
+
     /// Class probabilities of one input, in label order.
     pub fn probabilities(&self, input: &[f32]) -> Result<[f32; NUM_CLASSES], String> {
         let out = self.model.run(input).map_err(|e| e.to_string())?;

@@ -113,6 +113,20 @@ pub fn classify_clip(
     Ok(mean)
 }
 
+/// Uncalibrated scores ([`Classifier::raw_scores`]) of every model window
+/// of the clip at `path`, in window order.
+pub fn window_scores(
+    clf: &Classifier,
+    pre: &VoicePreprocessing,
+    layout: VoiceLayout,
+    path: &Path,
+) -> Result<Vec<[f32; NUM_CLASSES]>, String> {
+    let features = clip_windows(path, pre)?;
+    (0..features.count)
+        .map(|i| clf.raw_scores(&layout.arrange(pre, features.window(i))))
+        .collect()
+}
+
 /// A short reason for the skipped-files warning (the path is named there).
 fn short_reason(e: &AudioIoError) -> String {
     match e {

@@ -2,6 +2,8 @@
 //! 48x48 patterns (stripes, blobs, rings, ...) with noise and jitter.
 #![allow(dead_code)]
 
+pub mod files;
+
 use emoedge_trainer::data::{gray_to_input, FaceSet};
 use rand::{Rng, SeedableRng};
 
