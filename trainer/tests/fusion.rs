@@ -32,8 +32,13 @@ const SAD: usize = 5;
 /// Face model: the mean `m` of the normalised pixels; logits angry `-4m`,
 /// happy `4m + 0.1`, sad `4m`, neutral 1, others -10.
 fn face_model() -> ModelFile {
-    let slope = [-4.0, 0.0, 0.0, 4.0, 0.0, 4.0, 0.0];
-    let offset = [0.0, -10.0, -10.0, 0.1, 1.0, 0.0, -10.0];
+    scaled_face_model(1.0)
+}
+
+/// [`face_model`] with its logits multiplied by `scale`.
+fn scaled_face_model(scale: f32) -> ModelFile {
+    let slope = [-4.0, 0.0, 0.0, 4.0, 0.0, 4.0, 0.0].map(|v: f32| v * scale);
+    let offset = [0.0, -10.0, -10.0, 0.1, 1.0, 0.0, -10.0].map(|v: f32| v * scale);
     let mut g = Graph::default();
     let gap = g.push("gap", Op::GlobalAvgPool, vec![0]);
     let flat = g.push("flatten", Op::Flatten, vec![gap]);
@@ -178,6 +183,13 @@ fn calibrate_then_eval_the_shipped_files() {
     let (faces, voice) = data(dir.path());
     let files = model_files(dir.path());
     let face_before = format::decode(&std::fs::read(&files.face).unwrap()).unwrap();
+    // An f32 twin beside the face model (here one with half the logits: its
+    // own temperature, half the face model's, is fitted).
+    let twin_path = write_model(
+        files.face.parent().unwrap(),
+        "face.f32.emo",
+        &scaled_face_model(0.5),
+    );
 
     let cal = fusion::calibrate(&CalibrateOptions {
         face_data: faces.clone(),
@@ -208,6 +220,16 @@ fn calibrate_then_eval_the_shipped_files() {
     let mut face_after = format::decode(&std::fs::read(&files.face).unwrap()).unwrap();
     face_after.header.temperature = face_before.header.temperature;
     assert_eq!(face_after, face_before);
+    assert_eq!(cal.twins.len(), 1);
+    assert_eq!(cal.twins[0].0, twin_path);
+    let twin_t = cal.twins[0].1.fit.temperature;
+    assert_eq!(header_temperature(&twin_path), twin_t);
+    let ratio = twin_t / cal.face.fit.temperature;
+    assert!(
+        (ratio - 0.5).abs() < 1e-3,
+        "{twin_t} vs {}",
+        cal.face.fit.temperature
+    );
     let written = files::read_fusion_config(&files.fusion).unwrap();
     assert_eq!(written, cal.config);
     let text = std::fs::read_to_string(&files.fusion).unwrap();

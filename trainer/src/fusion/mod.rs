@@ -202,6 +202,35 @@ pub struct ModelCalibration {
     pub calibrated: CalibrationQuality,
 }
 
+fn print_calibration(name: &str, path: &Path, c: &ModelCalibration) {
+    println!(
+        "{name} temperature ({}, {} samples, accuracy {}):",
+        path.display(),
+        c.n,
+        pct(c.calibrated.accuracy)
+    );
+    let line = |label: &str, q: &CalibrationQuality| {
+        format!(
+            "  {label:<22} T {:<9.4} NLL {:.4}  ECE ({} bins) {:.4}",
+            q.temperature,
+            q.nll,
+            temperature::ECE_BINS,
+            q.ece
+        )
+    };
+    println!("{}", line("uncalibrated", &c.uncalibrated));
+    if (c.previous.temperature - 1.0).abs() > 1e-6 {
+        println!("{}", line("in the file before", &c.previous));
+    }
+    println!(
+        "{}",
+        line(
+            &format!("fitted ({} steps)", c.fit.iterations),
+            &c.calibrated
+        )
+    );
+}
+
 fn calibrate_model(set: &ScoreSet, header_temperature: f32) -> ModelCalibration {
     let (z, y) = set.logits_and_labels();
     let fit = temperature::fit_temperature(&z, &y);
@@ -221,6 +250,9 @@ pub struct CalibrateOutcome {
     pub face: ModelCalibration,
     /// Voice model calibration.
     pub voice: ModelCalibration,
+    /// The f32 twins (`<stem>.f32.emo`) found beside the models, each
+    /// calibrated on its own scores.
+    pub twins: Vec<(PathBuf, ModelCalibration)>,
     /// The chosen face weight point.
     pub weight: WeightPoint,
     /// The whole weight grid.
@@ -243,36 +275,25 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<CalibrateOutcome> {
     }
     let face = calibrate_model(&prep.face, prep.face_clf.model.header().temperature);
     let voice = calibrate_model(&prep.voice, prep.voice_clf.model.header().temperature);
-    for (name, path, c) in [
-        ("face", &opts.files.face, &face),
-        ("voice", &opts.files.voice, &voice),
-    ] {
-        println!(
-            "{name} temperature ({}, {} samples, accuracy {}):",
-            path.display(),
-            c.n,
-            pct(c.calibrated.accuracy)
-        );
-        let line = |label: &str, q: &CalibrationQuality| {
-            format!(
-                "  {label:<22} T {:<9.4} NLL {:.4}  ECE ({} bins) {:.4}",
-                q.temperature,
-                q.nll,
-                temperature::ECE_BINS,
-                q.ece
-            )
-        };
-        println!("{}", line("uncalibrated", &c.uncalibrated));
-        if (c.previous.temperature - 1.0).abs() > 1e-6 {
-            println!("{}", line("in the file before", &c.previous));
+    print_calibration("face", &opts.files.face, &face);
+    print_calibration("voice", &opts.files.voice, &voice);
+    // The f32 twins (`<stem>.f32.emo`, loaded by boards with precision =
+    // "f32") get their own temperature, fitted on their own scores.
+    let mut twins = Vec::new();
+    for (name, path) in [("face", &opts.files.face), ("voice", &opts.files.voice)] {
+        let twin = path.with_extension("f32.emo");
+        if !twin.is_file() {
+            continue;
         }
-        println!(
-            "{}",
-            line(
-                &format!("fitted ({} steps)", c.fit.iterations),
-                &c.calibrated
-            )
-        );
+        let clf = Classifier::load(&twin)?;
+        let set = if name == "face" {
+            scores::face_scores(&clf, &opts.face_data)?
+        } else {
+            scores::voice_scores(&clf, &opts.voice_data, &SplitConfig::default())?.0
+        };
+        let c = calibrate_model(&set, clf.model.header().temperature);
+        print_calibration(&format!("{name} (f32 twin)"), &twin, &c);
+        twins.push((twin, c));
     }
 
     let base = if opts.files.fusion.is_file() {
@@ -327,21 +348,11 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<CalibrateOutcome> {
     if opts.dry_run {
         println!("dry run: nothing written");
     } else {
-        for (path, t) in [
-            (&opts.files.face, face.fit.temperature),
-            (&opts.files.voice, voice.fit.temperature),
-        ] {
+        let models = [(&opts.files.face, &face), (&opts.files.voice, &voice)];
+        for (path, c) in models.into_iter().chain(twins.iter().map(|(p, c)| (p, c))) {
+            let t = c.fit.temperature;
             let before = files::set_model_temperature(path, t)?;
             println!("wrote {} (temperature {before} -> {t})", path.display());
-            let twin = path.with_extension("f32.emo");
-            if twin.is_file() {
-                let before = files::set_model_temperature(&twin, t)?;
-                println!(
-                    "wrote {} (temperature {before} -> {t}, fitted on {})",
-                    twin.display(),
-                    path.display()
-                );
-            }
         }
         let comment = vec![
             "emoedge fusion configuration (emoedge_shared::fusion::FusionConfig), loaded by the".into(),
@@ -381,6 +392,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<CalibrateOutcome> {
     Ok(CalibrateOutcome {
         face,
         voice,
+        twins,
         weight,
         grid,
         config,
