@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use emoedge_shared::audio::{LogMel, LogMelConfig, VoicePreprocessing};
 use emoedge_shared::detect::FaceDetector;
 use emoedge_shared::format::sample::pseudo_random;
@@ -74,14 +74,16 @@ pub const STAGE_NAMES: &[&str] = &[
 /// Default timed iterations per stage.
 pub const DEFAULT_ITERATIONS: usize = 200;
 
-/// How long to measure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What and how long to measure.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchOptions {
     /// Timed iterations per stage (at least 1).
     pub iterations: usize,
     /// Untimed iterations before them (caches, allocator, branch
     /// predictors, tract's lazily built kernels).
     pub warmup: usize,
+    /// Only these stages (all when empty).
+    pub only: Vec<String>,
 }
 
 impl BenchOptions {
@@ -92,6 +94,7 @@ impl BenchOptions {
         BenchOptions {
             iterations,
             warmup: (iterations / 10).max(2),
+            only: Vec::new(),
         }
     }
 }
@@ -131,16 +134,15 @@ impl StageTimes {
         // samples at or below it.
         let rank = (0.99 * n as f64).ceil() as usize;
         StageTimes {
-            median_ms: round_us(median),
-            p99_ms: round_us(samples_ms[rank.clamp(1, n) - 1]),
+            median_ms: round_ns(median),
+            p99_ms: round_ns(samples_ms[rank.clamp(1, n) - 1]),
         }
     }
 }
 
-/// Milliseconds rounded to 0.1 µs (the timer's resolution is finer, the
-/// noise much coarser).
-fn round_us(ms: f64) -> f64 {
-    (ms * 10_000.0).round() / 10_000.0
+/// Milliseconds rounded to the nanosecond.
+fn round_ns(ms: f64) -> f64 {
+    (ms * 1e6).round() / 1e6
 }
 
 /// What `emoedge bench --json` writes.
@@ -578,7 +580,7 @@ fn voice_window_stage(voice: &Model) -> Result<Stage> {
 /// stage with its name.
 pub fn measure(
     stages: &mut [Stage],
-    opts: BenchOptions,
+    opts: &BenchOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<BTreeMap<String, StageTimes>> {
     let mut out = BTreeMap::new();
@@ -607,10 +609,23 @@ pub fn measure(
 pub fn run(
     models: &BenchModels,
     profile: &BoardProfile,
-    opts: BenchOptions,
+    opts: &BenchOptions,
     progress: impl FnMut(&str),
 ) -> Result<(BenchReport, Vec<String>)> {
+    if let Some(bad) = opts
+        .only
+        .iter()
+        .find(|o| !STAGE_NAMES.contains(&o.as_str()))
+    {
+        bail!(
+            "no stage {bad:?}; the stages are {}",
+            STAGE_NAMES.join(", ")
+        );
+    }
     let Stages { mut stages, notes } = Stages::prepare(models, profile)?;
+    if !opts.only.is_empty() {
+        stages.retain(|s| opts.only.iter().any(|o| o == s.name));
+    }
     let stages = measure(&mut stages, opts, progress)?;
     let report = BenchReport {
         stages,

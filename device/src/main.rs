@@ -183,12 +183,19 @@ struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = emoedge_device::bench::DEFAULT_ITERATIONS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     iterations: usize,
+
+    /// Only these stages (comma-separated names, e.g.
+    /// face_int8,face_f32). Default: all.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    stages: Vec<String>,
 }
 
 fn init_logging(verbose: u8) {
+    // The audio decoder logs what our own one-line errors already say
+    // (e.g. "probe reach EOF"): heard from -vv on.
     let level = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,symphonia=off",
+        1 => "info,symphonia=off",
         2 => "debug",
         _ => "trace",
     };
@@ -364,7 +371,10 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
     } else {
         Box::new(std::io::stdout())
     };
-    let opts = BenchOptions::new(args.iterations);
+    let opts = BenchOptions {
+        only: args.stages.clone(),
+        ..BenchOptions::new(args.iterations)
+    };
     writeln!(
         out,
         "emoedge bench: board {} ({}), models {} ({}), {} iterations per stage after {} warm-up, one thread",
@@ -376,7 +386,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
         opts.warmup
     )?;
     let models = BenchModels::from_profile(&profile)?;
-    let (report, notes) = b::run(&models, &profile, opts, |stage| {
+    let (report, notes) = b::run(&models, &profile, &opts, |stage| {
         if std::io::stderr().is_terminal() {
             eprint!("\r\x1b[2K  measuring {stage} ...");
         }
@@ -405,8 +415,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
             .unwrap_or_default();
         writeln!(
             out,
-            "{name:<16} {:>10.3} {:>10.3} {budget:>10}",
-            t.median_ms, t.p99_ms
+            "{name:<16} {:>10} {:>10} {budget:>10}",
+            ms(t.median_ms),
+            ms(t.p99_ms)
         )?;
     }
     writeln!(
@@ -427,8 +438,46 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Milliseconds for the table: six decimals below 0.01 ms (0.000431),
+/// else three (4.623).
+fn ms(v: f64) -> String {
+    if v < 0.01 {
+        format!("{v:.6}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// clap's error for a bad command line as one line (its message, without
+/// the usage block), like every other error of `emoedge`.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let msg = lines.join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    format!("error: {msg} (see `emoedge --help`)")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version, and the help shown for a missing subcommand.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("{}", one_line_usage_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.verbose);
     let result = match &cli.command {
         Command::Check(args) => check(args),

@@ -156,6 +156,27 @@ fn bench_runs_generated_models_and_skips_the_detector_without_one() {
 }
 
 #[test]
+fn bench_measures_only_the_stages_asked_for() {
+    let out = emoedge(&[
+        "bench",
+        "--board",
+        "host",
+        "--stages",
+        "fusion_step,logmel_1s",
+        "--iterations",
+        "2",
+        "--json",
+        "-",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(check_shape(&report), ["fusion_step", "logmel_1s"]);
+    let out = emoedge(&["bench", "--board", "host", "--stages", "nope"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no stage \"nope\""));
+}
+
+#[test]
 fn bench_refuses_zero_iterations_and_unknown_boards() {
     let out = emoedge(&["bench", "--iterations", "0"]);
     assert!(!out.status.success());
