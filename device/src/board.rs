@@ -424,6 +424,35 @@ pub enum BoardError {
     },
 }
 
+/// The parser's message on one line with where it is and the line itself
+/// (`line 13, column 7 (`fps = "fast"`): invalid type ...`), instead of
+/// its multi-line excerpt with a caret.
+fn one_line_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before.len() - line_start + 1;
+            let source: String = text[line_start..]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .take(80)
+                .collect();
+            if source.is_empty() {
+                format!("line {line}, column {column}: {message}")
+            } else {
+                format!("line {line}, column {column} (`{source}`): {message}")
+            }
+        }
+        None => message,
+    }
+}
+
 fn fmt_dirs(dirs: &[PathBuf]) -> String {
     dirs.iter()
         .map(|d| d.display().to_string())
@@ -503,7 +532,7 @@ impl BoardProfile {
     pub fn parse(text: &str, path: &Path) -> Result<BoardProfile, BoardError> {
         let mut profile: BoardProfile = toml::from_str(text).map_err(|e| BoardError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: one_line_toml_error(&e, text),
         })?;
         profile.source = path.to_path_buf();
         profile.validate()?;

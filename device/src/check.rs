@@ -10,6 +10,8 @@ use emoedge_shared::format::{self, ModelKind};
 use crate::board::BoardProfile;
 use crate::camera::Frame;
 use crate::clock::Clock;
+use crate::pipeline::faces::Detector;
+use crate::pipeline::models::{FaceClassifier, VoiceClassifier};
 use crate::source::{open_camera, open_leds, open_mic, CameraSpec, LedsSpec, MicSpec};
 
 /// Outcome of one check.
@@ -81,7 +83,8 @@ fn line(name: &str, status: Status, detail: impl Into<String>) -> CheckLine {
     }
 }
 
-/// Checks one model file: present, decodes and verifies, right kind.
+/// Checks one model file: present, decodes and verifies, right kind, and
+/// loads as `emoedge run` loads it (shapes the loop needs).
 pub fn check_model(slot: &str, path: &Path, kind: ModelKind) -> CheckLine {
     let name = format!("model {slot}");
     let bytes = match std::fs::read(path) {
@@ -104,6 +107,17 @@ pub fn check_model(slot: &str, path: &Path, kind: ModelKind) -> CheckLine {
     };
     if let Err(e) = model.expect_kind(kind) {
         return line(&name, Status::Fail, format!("{}: {e}", path.display()));
+    }
+    // What `emoedge run` checks on top when it loads the model: an input
+    // shape that matches the preprocessing, the 7 emotions out, a
+    // detector's outputs that match its anchors, a graph tract can build.
+    let fits = match kind {
+        ModelKind::FaceClassifier => FaceClassifier::load(path).map(drop),
+        ModelKind::VoiceClassifier => VoiceClassifier::load(path).map(drop),
+        ModelKind::FaceDetector => Detector::load(path).map(drop),
+    };
+    if let Err(e) = fits {
+        return line(&name, Status::Fail, format!("{e:#}"));
     }
     line(
         &name,

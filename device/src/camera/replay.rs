@@ -69,13 +69,10 @@ impl<C: Clock> ReplayCamera<C> {
                 ));
             }
         }
-        let meta = std::fs::metadata(path).map_err(|e| {
-            open_err(
-                e.to_string(),
-                "check the replay path",
-                ErrorKind::from_io(&e),
-            )
-        })?;
+        // A missing replay is a wrong path, not an unplugged device that
+        // may come back: `Other`, so the loop stops instead of retrying.
+        let meta = std::fs::metadata(path)
+            .map_err(|e| open_err(e.to_string(), "check the replay path", ErrorKind::Other))?;
         let source = if meta.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| {
                 open_err(
@@ -332,7 +329,11 @@ mod tests {
         let missing = ReplayCamera::open(&dir.path().join("nope"), opts, MockClock::default())
             .err()
             .unwrap();
-        assert_eq!(missing.kind(), ErrorKind::Disconnected);
+        assert_eq!(
+            missing.kind(),
+            ErrorKind::Other,
+            "a wrong path, not an unplugged device"
+        );
         write_png(dir.path(), "a.png", 1, 2, 2);
         let bad_fps = ReplayCamera::open(
             dir.path(),

@@ -52,13 +52,10 @@ impl<C: Clock> ReplayMicrophone<C> {
             fix: "give a readable WAV, FLAC or Ogg Vorbis file",
             kind,
         };
-        let audio = load_audio(path).map_err(|e| {
-            let kind = match &e {
-                emoedge_shared::io::AudioIoError::Read { source, .. } => ErrorKind::from_io(source),
-                _ => ErrorKind::Other,
-            };
-            open_err(e.to_string(), kind)
-        })?;
+        // Every failure is `Other`, a missing file too: a replay that
+        // cannot be read is a wrong path or a bad file, not an unplugged
+        // device worth retrying.
+        let audio = load_audio(path).map_err(|e| open_err(e.to_string(), ErrorKind::Other))?;
         let mono = resample(&audio.samples, audio.sample_rate, rate)
             .map_err(|e| open_err(e.to_string(), ErrorKind::Other))?;
         if mono.is_empty() {
@@ -249,7 +246,11 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert_eq!(missing.kind(), ErrorKind::Disconnected);
+        assert_eq!(
+            missing.kind(),
+            ErrorKind::Other,
+            "a wrong path, not an unplugged device"
+        );
         let empty = dir.path().join("empty.wav");
         std::fs::write(&empty, b"").unwrap();
         let err = ReplayMicrophone::open(&empty, 16_000, opts, MockClock::default())
