@@ -136,6 +136,9 @@ fn pct(v: f64) -> String {
 /// Printed summary lines of pair results.
 fn summary_lines(m: &FusionMetrics, results: &[PairResult]) -> Vec<String> {
     let best = m.face_accuracy.max(m.voice_accuracy);
+    let share = |f: &dyn Fn(&PairResult) -> bool| {
+        results.iter().filter(|r| f(r)).count() as f64 / results.len().max(1) as f64
+    };
     let mut out = vec![
         format!("face only   {:>8}", pct(m.face_accuracy)),
         format!("voice only  {:>8}", pct(m.voice_accuracy)),
@@ -148,6 +151,11 @@ fn summary_lines(m: &FusionMetrics, results: &[PairResult]) -> Vec<String> {
             "uncertain   {:>8} of the pairs; fused accuracy on the decided ones {}",
             pct(m.uncertain_rate),
             pairs::decided_accuracy(results).map_or("-".into(), pct)
+        ),
+        format!(
+            "            with the same threshold, a modality alone would be uncertain on: face {}, voice {}",
+            pct(share(&|r| r.face_uncertain)),
+            pct(share(&|r| r.voice_uncertain))
         ),
         format!(
             "{:<10} {:>6} {:>9} {:>9} {:>9}",

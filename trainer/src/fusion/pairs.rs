@@ -131,6 +131,12 @@ pub struct PairResult {
     pub fused_true: f32,
     /// The engine said `uncertain`.
     pub uncertain: bool,
+    /// The engine would say `uncertain` with the face alone (the device
+    /// in silence).
+    pub face_uncertain: bool,
+    /// The engine would say `uncertain` with the voice alone (the device
+    /// with no face in view).
+    pub voice_uncertain: bool,
 }
 
 /// Every pair through the engine built from `config`.
@@ -148,10 +154,14 @@ pub fn run_pairs(
             let vl = &voice[v].0;
             let fused = decide(&engine, Some(fl), Some(vl));
             let (top, confidence) = top_class(&fused.probs);
+            let face = decide(&engine, Some(fl), None);
+            let voice = decide(&engine, None, Some(vl));
             PairResult {
                 class,
-                face: top_class(&decide(&engine, Some(fl), None).probs).0,
-                voice: top_class(&decide(&engine, None, Some(vl)).probs).0,
+                face: top_class(&face.probs).0,
+                voice: top_class(&voice.probs).0,
+                face_uncertain: face.label == Outcome::Uncertain,
+                voice_uncertain: voice.label == Outcome::Uncertain,
                 fused: top,
                 fused_confidence: confidence,
                 fused_true: fused.probs[class.index()],
