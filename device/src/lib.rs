@@ -29,7 +29,7 @@
 //!   demo`): sources that reconnect, pacing by the system clock or a
 //!   simulated one, signals, the systemd watchdog;
 //! - [`summary`]: `emoedge log summary`;
-//! - [`bench`]: `emoedge bench`, the latency of each stage on this board.
+//! - [`bench`](mod@bench): `emoedge bench`, the latency of each stage on this board.
 
 pub mod bench;
 pub mod board;
