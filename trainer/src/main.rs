@@ -335,13 +335,24 @@ fn face_export(a: ExportArgs) -> Result<()> {
 
 fn face_bench(a: BenchArgs) -> Result<()> {
     set_threads(a.threads)?;
+    print_bench(&a.arch, preset, a.batch_size, a.batches)
+}
+
+/// Prints the training and inference throughput of the comma-separated
+/// architecture presets in `archs`.
+fn print_bench(
+    archs: &str,
+    preset: impl Fn(&str) -> Result<FaceNetConfig>,
+    batch_size: usize,
+    batches: usize,
+) -> Result<()> {
     println!(
         "{:<8} {:>9} {:>9} {:>12} {:>12}",
         "arch", "params", "MMAC", "train smp/s", "infer smp/s"
     );
-    for name in a.arch.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in archs.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let cfg = preset(name)?;
-        let r = bench_train(&cfg, a.batch_size, a.batches);
+        let r = bench_train(&cfg, batch_size, batches);
         println!(
             "{:<8} {:>9} {:>9.1} {:>12.1} {:>12.1}",
             name,

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use emoedge_shared::audio::VoicePreprocessing;
-use emoedge_trainer::bench::bench_train;
 use emoedge_trainer::model::FaceNetConfig;
 use emoedge_trainer::train::{self, TrainConfig, TrainOptions, TrainTask};
 use emoedge_trainer::voice::split::parse_actors;
@@ -280,23 +279,7 @@ fn export_cmd(a: VoiceExportArgs) -> Result<()> {
 }
 
 fn bench_cmd(a: VoiceBenchArgs) -> Result<()> {
-    println!(
-        "{:<8} {:>9} {:>9} {:>12} {:>12}",
-        "arch", "params", "MMAC", "train smp/s", "infer smp/s"
-    );
-    for name in a.arch.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let cfg = preset(name)?;
-        let r = bench_train(&cfg, a.batch_size, a.batches);
-        println!(
-            "{:<8} {:>9} {:>9.1} {:>12.1} {:>12.1}",
-            name,
-            r.params,
-            r.macs as f64 / 1e6,
-            r.train_samples_per_sec,
-            r.infer_samples_per_sec
-        );
-    }
-    Ok(())
+    super::print_bench(&a.arch, preset, a.batch_size, a.batches)
 }
 
 /// Runs a `voice` subcommand.

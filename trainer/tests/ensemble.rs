@@ -54,6 +54,9 @@ fn mismatched_or_quantised_members_are_refused() {
     let face = tiny_classifier(ModelKind::FaceClassifier, 1);
     let voice = tiny_classifier(ModelKind::VoiceClassifier, 1);
     let err = ensemble(&[("f".into(), face.clone()), ("v".into(), voice)], false).unwrap_err();
-    assert!(matches!(err, EnsembleError::Mismatch(ref n, "kind") if n == "v"), "{err}");
+    assert!(
+        matches!(err, EnsembleError::Mismatch(ref n, "kind") if n == "v"),
+        "{err}"
+    );
     assert!(matches!(ensemble(&[], false), Err(EnsembleError::Empty)));
 }
