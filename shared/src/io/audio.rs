@@ -1,7 +1,6 @@
 //! Audio file decoding (WAV, FLAC, Ogg Vorbis) to mono `f32`, from a file
 //! or from bytes in memory.
 
-use std::fs::File;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::string::String;
@@ -11,10 +10,11 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSource, MediaSourceStream};
+use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+use super::guard::check_metadata;
 use super::one_line;
 use super::resample::{resample, ResampleError};
 
@@ -145,16 +145,13 @@ pub enum AudioIoError {
 /// [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
 pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
     let path = path.as_ref();
-    let p = || path.to_path_buf();
-    let file = File::open(path).map_err(|source| AudioIoError::Read { path: p(), source })?;
-    let len = file
-        .metadata()
-        .map_err(|source| AudioIoError::Read { path: p(), source })?
-        .len();
-    if len == 0 {
-        return Err(AudioIoError::Empty { path: p() });
-    }
-    decode(Box::new(file), path)
+    // The whole file in memory (compressed audio is smaller than the
+    // samples decoded from it), so its metadata can be checked first.
+    let bytes = std::fs::read(path).map_err(|source| AudioIoError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_audio_bytes(bytes, path)
 }
 
 /// [`load_audio`] on the bytes of a file already in memory. `name` stands
@@ -165,24 +162,19 @@ pub fn load_audio_bytes(
     name: impl AsRef<Path>,
 ) -> Result<Audio, AudioIoError> {
     let bytes = bytes.into();
-    let name = name.as_ref();
-    if bytes.is_empty() {
-        return Err(AudioIoError::Empty {
-            path: name.to_path_buf(),
-        });
-    }
-    decode(Box::new(Cursor::new(bytes)), name)
-}
-
-/// The decoder behind [`load_audio`] and [`load_audio_bytes`]: `source`
-/// holds at least one byte, `path` names it in errors.
-fn decode(source: Box<dyn MediaSource>, path: &Path) -> Result<Audio, AudioIoError> {
+    let path = name.as_ref();
     let p = || path.to_path_buf();
+    if bytes.is_empty() {
+        return Err(AudioIoError::Empty { path: p() });
+    }
+    // Metadata fields that would make the demuxer allocate more than the
+    // file holds (see `guard`).
+    check_metadata(&bytes).map_err(|reason| AudioIoError::Corrupt { path: p(), reason })?;
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let mss = MediaSourceStream::new(source, Default::default());
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let probed = symphonia::default::get_probe()
         .format(
             &hint,

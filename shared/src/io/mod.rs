@@ -18,6 +18,7 @@
 
 mod audio;
 mod gray;
+mod guard;
 mod resample;
 
 pub use audio::{
