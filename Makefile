@@ -8,7 +8,7 @@
 #   make cross   no_std build for Cortex-M (make mcu), aarch64 cross-build
 #                and tests under qemu (make pi-test)
 #   make pi      release binary for a 64-bit Raspberry Pi OS
-#   make fuzz    fuzz the model decoder for FUZZ_SECONDS (default 300)
+#   make fuzz    run each fuzz target (FUZZ_TARGETS) for FUZZ_SECONDS (default 300)
 #   make seeds   rewrite the fuzz seed corpus after a format change
 #   make ci      the whole CI job (.ci/run)
 
@@ -20,6 +20,7 @@ CARGO ?= cargo
 PI_TARGET := aarch64-unknown-linux-gnu
 MCU_TARGET := thumbv7em-none-eabihf
 FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= model_decode audio_frontend image_frontend
 
 .PHONY: help setup setup-cross setup-fuzz demo test lint cross mcu pi-test pi fuzz seeds ci
 
@@ -61,7 +62,10 @@ pi: setup-cross
 	@echo "copy target/$(PI_TARGET)/release/emoedge to the Pi"
 
 fuzz: setup-fuzz
-	$(CARGO) +nightly fuzz run model_decode -- -max_total_time=$(FUZZ_SECONDS)
+	set -e; for t in $(FUZZ_TARGETS); do \
+		echo "==> fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS); \
+	done
 
 seeds:
 	$(CARGO) run --manifest-path fuzz/Cargo.toml --example make_seeds

@@ -1,14 +1,24 @@
-//! Writes the seed corpus of the `model_decode` fuzz target:
-//! `fuzz/corpus/model_decode/seed-*.emo`, small valid model files that
-//! together use every op, both weight types and every preprocessing kind.
+//! Writes the seed corpora of the fuzz targets, `fuzz/corpus/<target>/seed-*`:
+//!
+//! - `model_decode`: small valid model files that together use every op,
+//!   both weight types and every preprocessing kind;
+//! - `audio_frontend`: tiny WAV files (16-bit, 8-bit, 24-bit, float, A-law,
+//!   WAVE_FORMAT_EXTENSIBLE; mono to 8 channels; 1 kHz to 48 kHz), cut from
+//!   the speech fixture of `shared/tests/fixtures` or synthesised; next to
+//!   them two committed files made with sox (see [`STATIC_SEEDS`]);
+//! - `image_frontend`: crop parameters then a tiny image (PNG gray, RGB,
+//!   RGBA and 16-bit, JPEG, BMP, GIF, PGM, PPM, TIFF, WebP).
 //!
 //! ```text
 //! cargo run --manifest-path fuzz/Cargo.toml --example make_seeds            # (re)write
 //! cargo run --manifest-path fuzz/Cargo.toml --example make_seeds -- --check # compare
 //! ```
 //!
-//! `--check` exits with status 1 when a committed seed is missing or differs
-//! from what this build writes (the format changed: re-run without it).
+//! `--check` exits with status 1 when a model seed is missing or differs
+//! from what this build writes (the format changed: re-run without it), or
+//! when an audio or image seed is missing or no longer decodes. Audio and
+//! image seeds are not compared byte for byte: an encoder update of the
+//! `image` crate may change their bytes, not their use.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +29,7 @@ use emoedge_shared::format::{
     self, Activation, Bias, Conv2d, Dense, DetectorPreprocessing, Graph, Header, ModelFile,
     ModelKind, Op, Pool2d, Preprocessing, QuantParams, Tensor, Weights,
 };
+use emoedge_shared::io::{load_audio, load_audio_bytes, load_gray_bytes};
 
 /// Input activations of every int8 layer are assumed to lie in this range.
 const ACTIVATION_RANGE: (f32, f32) = (-4.0, 4.0);
@@ -193,19 +204,273 @@ fn encode_checked(name: &str, model: &ModelFile) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn corpus_dir() -> PathBuf {
+fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("corpus")
-        .join("model_decode")
+        .join(target)
+}
+
+// ---- audio_frontend ----
+
+/// Committed audio seeds made with sox, not by this program:
+///
+/// ```text
+/// sox -n -r 8000 -c 2 -b 16 seed-tone-8k-stereo.flac synth 0.1 sine 440 sine 660
+/// sox -n -r 22050 -c 1 seed-tone-22k.ogg synth 0.1 sine 300
+/// ```
+///
+/// `--check` requires them to exist and decode.
+pub const STATIC_SEEDS: &[&str] = &["seed-tone-8k-stereo.flac", "seed-tone-22k.ogg"];
+
+/// A WAV file: `fmt ` chunk body `fmt` (format tag first), then `data`.
+fn wav(fmt: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&((4 + 8 + fmt.len() + 8 + data.len()) as u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    v.extend_from_slice(fmt);
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+/// The 16-byte `fmt ` body of a plain WAV.
+fn fmt(tag: u16, channels: u16, rate: u32, bits: u16) -> Vec<u8> {
+    let align = channels * bits.div_ceil(8);
+    let mut v = Vec::new();
+    v.extend_from_slice(&tag.to_le_bytes());
+    v.extend_from_slice(&channels.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
+    v.extend_from_slice(&align.to_le_bytes());
+    v.extend_from_slice(&bits.to_le_bytes());
+    v
+}
+
+fn tone(freq: f32, rate: u32, n: usize, amp: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * amp)
+        .collect()
+}
+
+fn s16(x: f32) -> [u8; 2] {
+    ((x.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes()
+}
+
+/// A-law encoding of one sample (ITU-T G.711).
+fn alaw(x: f32) -> u8 {
+    let pcm = (x.clamp(-1.0, 1.0) * 32767.0) as i16 >> 3;
+    let (sign, mag) = if pcm >= 0 {
+        (0x80u8, pcm as u16)
+    } else {
+        (0x00, (-(i32::from(pcm)) - 1) as u16)
+    };
+    let mag = mag.min(0x0FFF);
+    let exp = (16 - mag.leading_zeros()).saturating_sub(5) as u16;
+    let mant = if exp == 0 {
+        (mag >> 1) & 0x0F
+    } else {
+        (mag >> exp) & 0x0F
+    };
+    (sign | ((exp as u8) << 4) | mant as u8) ^ 0x55
+}
+
+/// 0.2 s from the middle of the speech fixture (16 kHz mono).
+fn speech() -> Result<Vec<f32>, String> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/fixtures/speech_16k.wav");
+    let a = load_audio(&path).map_err(|e| e.to_string())?;
+    let mid = a.samples.len() / 2;
+    Ok(a.samples[mid..mid + 3200].to_vec())
+}
+
+fn audio_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+    let speech = speech()?;
+    let mut seeds = Vec::new();
+
+    let data: Vec<u8> = speech.iter().flat_map(|&x| s16(x)).collect();
+    seeds.push((
+        "seed-speech-16k-s16.wav",
+        wav(&fmt(1, 1, 16_000, 16), &data),
+    ));
+
+    // Every other sample (8 kHz), 8-bit unsigned, the right channel inverted.
+    let data: Vec<u8> = speech
+        .iter()
+        .step_by(2)
+        .flat_map(|&x| {
+            let u = |v: f32| ((v.clamp(-1.0, 1.0) * 127.0).round() as i16 + 128) as u8;
+            [u(x), u(-x)]
+        })
+        .collect();
+    seeds.push((
+        "seed-speech-8k-u8-stereo.wav",
+        wav(&fmt(1, 2, 8_000, 8), &data),
+    ));
+
+    let data: Vec<u8> = tone(440.0, 44_100, 441, 0.7)
+        .into_iter()
+        .flat_map(|x| {
+            let v = (x * 8_388_607.0).round() as i32;
+            [v as u8, (v >> 8) as u8, (v >> 16) as u8]
+        })
+        .collect();
+    seeds.push(("seed-tone-44k1-s24.wav", wav(&fmt(1, 1, 44_100, 24), &data)));
+
+    let t = tone(1000.0, 48_000, 96, 0.9);
+    let data: Vec<u8> = t
+        .iter()
+        .flat_map(|&x| (0..8).flat_map(move |c| (x * (c as f32 - 3.5) / 4.0).to_le_bytes()))
+        .collect();
+    seeds.push((
+        "seed-tone-48k-f32-8ch.wav",
+        wav(&fmt(3, 8, 48_000, 32), &data),
+    ));
+
+    let data: Vec<u8> = tone(100.0, 1_000, 100, 0.5)
+        .into_iter()
+        .flat_map(s16)
+        .collect();
+    seeds.push(("seed-tone-1k-s16.wav", wav(&fmt(1, 1, 1_000, 16), &data)));
+
+    // A-law needs the 18-byte `fmt ` chunk (with an empty extension).
+    let data: Vec<u8> = speech.iter().step_by(2).map(|&x| alaw(x)).collect();
+    let mut law = fmt(6, 1, 8_000, 8);
+    law.extend_from_slice(&0u16.to_le_bytes());
+    seeds.push(("seed-speech-8k-alaw.wav", wav(&law, &data)));
+
+    // WAVE_FORMAT_EXTENSIBLE: 16-bit stereo PCM (sub-format GUID 1).
+    let mut ext = fmt(0xFFFE, 2, 11_025, 16);
+    ext.extend_from_slice(&22u16.to_le_bytes());
+    ext.extend_from_slice(&16u16.to_le_bytes());
+    ext.extend_from_slice(&3u32.to_le_bytes());
+    ext.extend_from_slice(&[
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B,
+        0x71,
+    ]);
+    let data: Vec<u8> = tone(300.0, 11_025, 220, 0.6)
+        .into_iter()
+        .flat_map(|x| [s16(x), s16(x * 0.5)].concat())
+        .collect();
+    seeds.push(("seed-tone-11k-extensible.wav", wav(&ext, &data)));
+
+    Ok(seeds.into_iter().map(|(n, b)| (n.to_string(), b)).collect())
+}
+
+// ---- image_frontend ----
+
+/// The parameter bytes the image target reads first (see its `PARAMS`).
+fn crop_params(bbox: [f32; 4], angle: f32, crop_byte: u8, margin_byte: u8) -> Vec<u8> {
+    let mut v: Vec<u8> = bbox
+        .iter()
+        .chain([&angle])
+        .flat_map(|f| f.to_le_bytes())
+        .collect();
+    v.extend_from_slice(&[crop_byte, margin_byte]);
+    v
+}
+
+fn encode_image(img: image::DynamicImage, format: image::ImageFormat) -> Result<Vec<u8>, String> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format)
+        .map_err(|e| format!("cannot encode a {format:?} seed: {e}"))?;
+    Ok(out.into_inner())
+}
+
+fn image_seeds() -> Result<Vec<(String, Vec<u8>)>, String> {
+    use image::{DynamicImage as D, ImageBuffer, ImageFormat as F};
+    let (w, h) = (24u32, 18u32);
+    let luma = |x: u32, y: u32| ((x * 9 + y * 13) % 256) as u8;
+    let gray = image::GrayImage::from_fn(w, h, |x, y| image::Luma([luma(x, y)]));
+    let rgb = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([luma(x, y), (x * 10) as u8, (y * 14) as u8])
+    });
+    let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+        image::Rgba([luma(x, y), (y * 14) as u8, 90, (x * 10) as u8])
+    });
+    let gray16 = ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(w, h, |x, y| {
+        image::Luma([u16::from(luma(x, y)) * 257 + u16::from(luma(x, y) < 255)])
+    });
+    // A box inside, one half outside, one covering everything, a tiny one,
+    // rotated ones.
+    let inside = crop_params([4.0, 3.0, 12.0, 12.0], 0.0, 47, 10);
+    let edge = crop_params([-6.0, 10.0, 14.0, 16.0], 0.0, 47, 10);
+    let all = crop_params([-100.0, -100.0, 300.0, 250.0], 0.0, 31, 0);
+    let tiny = crop_params([11.5, 8.25, 0.5, 0.75], 0.3, 15, 25);
+    let tilted = crop_params([5.0, 2.0, 14.0, 14.0], -0.4, 63, 5);
+    let cases: Vec<(&str, &Vec<u8>, D, F)> = vec![
+        (
+            "seed-gray.png",
+            &inside,
+            D::ImageLuma8(gray.clone()),
+            F::Png,
+        ),
+        ("seed-rgb.png", &edge, D::ImageRgb8(rgb.clone()), F::Png),
+        (
+            "seed-rgba.png",
+            &tilted,
+            D::ImageRgba8(rgba.clone()),
+            F::Png,
+        ),
+        ("seed-gray16.png", &all, D::ImageLuma16(gray16), F::Png),
+        (
+            "seed-gray.jpg",
+            &inside,
+            D::ImageLuma8(gray.clone()),
+            F::Jpeg,
+        ),
+        ("seed-rgb.jpg", &tilted, D::ImageRgb8(rgb.clone()), F::Jpeg),
+        ("seed-rgb.bmp", &tiny, D::ImageRgb8(rgb.clone()), F::Bmp),
+        ("seed-rgba.gif", &edge, D::ImageRgba8(rgba.clone()), F::Gif),
+        ("seed-gray.pgm", &all, D::ImageLuma8(gray), F::Pnm),
+        ("seed-rgb.ppm", &inside, D::ImageRgb8(rgb.clone()), F::Pnm),
+        ("seed-rgb.tif", &tiny, D::ImageRgb8(rgb), F::Tiff),
+        ("seed-rgba.webp", &tilted, D::ImageRgba8(rgba), F::WebP),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, params, img, format)| {
+            let mut bytes = params.clone();
+            bytes.extend(encode_image(img, format)?);
+            Ok((name.to_string(), bytes))
+        })
+        .collect()
+}
+
+/// Bytes the image target reads before the image.
+const IMAGE_PARAMS: usize = 22;
+
+/// Whether a seed of `target` still decodes (audio and image seeds).
+fn decodes(target: &str, name: &str, bytes: &[u8]) -> Result<(), String> {
+    match target {
+        "audio_frontend" => load_audio_bytes(bytes, name)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        "image_frontend" => load_gray_bytes(bytes.get(IMAGE_PARAMS..).unwrap_or(&[]), name)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+fn write_seed(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {} ({} bytes)", path.display(), bytes.len());
+    Ok(())
 }
 
 fn run(check: bool) -> Result<(), String> {
-    let dir = corpus_dir();
+    let mut stale = Vec::new();
+
+    // Model seeds: byte for byte.
+    let dir = corpus_dir("model_decode");
     if !check {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let mut stale = Vec::new();
     for (name, model) in seeds() {
         let bytes = encode_checked(name, &model)?;
         let path = dir.join(name);
@@ -214,19 +479,55 @@ fn run(check: bool) -> Result<(), String> {
                 stale.push(path.display().to_string());
             }
         } else {
-            std::fs::write(&path, &bytes)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("wrote {} ({} bytes)", path.display(), bytes.len());
+            write_seed(&dir, name, &bytes)?;
         }
     }
+
+    // Audio and image seeds: present and decoding.
+    let generated = [
+        ("audio_frontend", audio_seeds()?),
+        ("image_frontend", image_seeds()?),
+    ];
+    for (target, seeds) in generated {
+        let dir = corpus_dir(target);
+        if !check {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        for (name, bytes) in &seeds {
+            decodes(target, name, bytes)
+                .map_err(|e| format!("seed {name} does not decode: {e}"))?;
+            if !check {
+                write_seed(&dir, name, bytes)?;
+            }
+        }
+        let names = seeds
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(if target == "audio_frontend" {
+                STATIC_SEEDS.to_vec()
+            } else {
+                Vec::new()
+            });
+        for name in names {
+            let path = dir.join(name);
+            let ok = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| decodes(target, name, &b));
+            if let Err(e) = ok {
+                stale.push(format!("{} ({e})", path.display()));
+            }
+        }
+    }
+
     if stale.is_empty() {
         if check {
-            println!("fuzz seeds are up to date in {}", dir.display());
+            println!("fuzz seeds are up to date in {}", corpus_dir("").display());
         }
         Ok(())
     } else {
         Err(format!(
-            "fuzz seeds missing or out of date: {}\nre-create them with: cargo run --manifest-path fuzz/Cargo.toml --example make_seeds",
+            "fuzz seeds missing, out of date or not decoding: {}\nre-create them with: cargo run --manifest-path fuzz/Cargo.toml --example make_seeds",
             stale.join(", ")
         ))
     }
