@@ -49,6 +49,21 @@ impl Watchdog {
         }
     }
 
+    /// A watchdog notifying the socket at `path` (a file path, or `@name`
+    /// for an abstract socket, as in `NOTIFY_SOCKET`), pinging every
+    /// `interval` of loop time when given: what [`from_env`](Self::from_env)
+    /// builds under systemd, for tests and other supervisors.
+    pub fn to_socket(
+        path: impl Into<String>,
+        interval: Option<Duration>,
+    ) -> std::io::Result<Watchdog> {
+        Ok(Watchdog {
+            socket: Some((UnixDatagram::unbound()?, path.into())),
+            interval,
+            next_ping: Duration::ZERO,
+        })
+    }
+
     /// Whether systemd listens.
     pub fn enabled(&self) -> bool {
         self.socket.is_some()
