@@ -78,7 +78,12 @@ fn bench_writes_every_stage_of_the_shipped_models_as_json() {
         "frame_pipeline",
     ];
     if models.join("voice.emo").is_file() {
-        expected.extend(["voice_int8", "voice_window"]);
+        // int8 as named, or f32 when the file has no int8 layers.
+        expected.push("voice_window");
+        assert!(
+            stages.iter().any(|n| n == "voice_int8" || n == "voice_f32"),
+            "{stages:?}"
+        );
     } else {
         assert!(
             stdout.contains("note: voice_int8: skipped (no model file"),
