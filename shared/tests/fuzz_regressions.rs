@@ -89,3 +89,13 @@ fn every_kept_crash_input_is_handled() {
         }
     }
 }
+
+/// A WAV header declaring 0 Hz: symphonia built a time base of 1/0 and
+/// panicked (in every build).
+#[test]
+fn wav_declaring_zero_hertz_is_a_bad_sample_rate() {
+    match refused_audio("seed-crash-wav-zero-rate.wav") {
+        AudioIoError::BadSampleRate { rate: 0, .. } => {}
+        other => panic!("expected BadSampleRate, got {other:?}"),
+    }
+}

@@ -14,7 +14,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::guard::check_metadata;
+use super::guard::{check_metadata, wave_zero_rate};
 use super::one_line;
 use super::resample::{resample, ResampleError};
 
@@ -167,8 +167,11 @@ pub fn load_audio_bytes(
     if bytes.is_empty() {
         return Err(AudioIoError::Empty { path: p() });
     }
-    // Metadata fields that would make the demuxer allocate more than the
-    // file holds (see `guard`).
+    // Headers the demuxer would panic on, metadata fields that would make
+    // it allocate more than the file holds (see `guard`).
+    if wave_zero_rate(&bytes) {
+        return Err(AudioIoError::BadSampleRate { path: p(), rate: 0 });
+    }
     check_metadata(&bytes).map_err(|reason| AudioIoError::Corrupt { path: p(), reason })?;
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {

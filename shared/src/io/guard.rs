@@ -15,10 +15,12 @@
 //! does: valid pages only, per stream) of Vorbis, Opus and FLAC streams,
 //! and `LIST` chunks of form `INFO` anywhere in the file.
 //!
-//! One more WAV header makes symphonia panic (a shift overflow in debug
-//! builds, also found by the fuzz target): a `WAVE_FORMAT_EXTENSIBLE`
-//! header whose channel count exceeds its channel mask by 32 or more, or
-//! whose mask uses bit 31 when channels are missing from it; refused too.
+//! Two WAV headers make symphonia panic (both found by the fuzz target): a
+//! sample rate of 0 Hz (a time base of 1/0, in every build), and a
+//! `WAVE_FORMAT_EXTENSIBLE` header whose channel count exceeds its channel
+//! mask by 32 or more, or whose mask uses bit 31 when channels are missing
+//! from it (a shift overflow in builds with overflow checks); refused too.
+//! The WAV checks look at what follows the first `RIFF....WAVE` header.
 
 use std::collections::BTreeMap;
 use std::string::String;
@@ -29,9 +31,30 @@ use std::vec::Vec;
 pub(crate) fn check_metadata(bytes: &[u8]) -> Result<(), String> {
     check_flac(bytes)?;
     check_ogg(bytes)?;
-    check_riff_info(bytes)?;
-    check_wave_extensible(bytes)?;
+    if let Some(riff) = riff_start(bytes) {
+        let wave = &bytes[riff..];
+        check_riff_info(wave)?;
+        check_wave_fmt(wave)?;
+    }
     Ok(())
+}
+
+/// Where the first `RIFF....WAVE` header is: symphonia's probe finds a
+/// WAV file by it, anywhere in the first bytes.
+fn riff_start(bytes: &[u8]) -> Option<usize> {
+    occurrences(bytes, b"RIFF").find(|&i| bytes.get(i + 8..i + 12) == Some(b"WAVE"))
+}
+
+/// Whether a WAV file declares a sample rate of 0 Hz in a `fmt ` chunk,
+/// which makes symphonia panic (a time base of 1/0): the caller reports it
+/// as a bad sample rate.
+pub(crate) fn wave_zero_rate(bytes: &[u8]) -> bool {
+    riff_start(bytes).is_some_and(|riff| {
+        occurrences(&bytes[riff..], b"fmt ").any(|i| {
+            let at = riff + i + 12;
+            bytes.get(at..at + 4) == Some(&[0, 0, 0, 0])
+        })
+    })
 }
 
 fn occurrences<'a>(bytes: &'a [u8], pattern: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
@@ -324,7 +347,7 @@ fn check_riff_info(bytes: &[u8]) -> Result<(), String> {
 
 /// WAV: `fmt ` chunks of `WAVE_FORMAT_EXTENSIBLE` whose channel count
 /// symphonia cannot reconcile with the channel mask without overflowing.
-fn check_wave_extensible(bytes: &[u8]) -> Result<(), String> {
+fn check_wave_fmt(bytes: &[u8]) -> Result<(), String> {
     for start in occurrences(bytes, b"fmt ") {
         let Some(body) = bytes.get(start + 8..start + 8 + 24) else {
             continue;
@@ -455,6 +478,18 @@ mod tests {
         let err = check_metadata(&fmt(11008, 3)).unwrap_err();
         assert!(err.contains("11008 channels"), "{err}");
         assert!(check_metadata(&fmt(3, 0x8000_0001)).is_err());
+    }
+
+    #[test]
+    fn a_zero_sample_rate_is_found_in_wav_files_only() {
+        let mut v = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0".to_vec();
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        assert!(wave_zero_rate(&v));
+        v[24..28].copy_from_slice(&16_000u32.to_le_bytes());
+        assert!(!wave_zero_rate(&v));
+        // The same bytes without a RIFF/WAVE header are not a WAV file.
+        assert!(!wave_zero_rate(b"....fmt \x10\0\0\0\x01\0\x01\0\0\0\0\0"));
     }
 
     #[test]
