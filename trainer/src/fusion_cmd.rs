@@ -41,6 +41,10 @@ pub struct DataArgs {
     /// Faces paired with each voice clip (same class, drawn at random).
     #[arg(long, default_value_t = DEFAULT_PAIRS_PER_CLIP)]
     pairs_per_clip: usize,
+    /// Seed of the voice validation split of a corpus tree (it picks the TESS
+    /// words); default: the training seed recorded in the voice model, else 7.
+    #[arg(long)]
+    split_seed: Option<u64>,
 }
 
 impl DataArgs {
@@ -105,6 +109,7 @@ pub fn run(cmd: FusionCmd) -> Result<()> {
                 seed: a.seed,
                 max_uncertain: a.max_uncertain,
                 dry_run: a.dry_run,
+                split_seed: a.data.split_seed,
             })
             .map(drop)
         }
@@ -120,6 +125,7 @@ pub fn run(cmd: FusionCmd) -> Result<()> {
                 pairs_per_clip: a.data.pairs_per_clip,
                 seed: a.seed,
                 json: a.json,
+                split_seed: a.data.split_seed,
             })
             .map(drop)
         }

@@ -199,6 +199,7 @@ fn calibrate_then_eval_the_shipped_files() {
         seed: 1,
         max_uncertain: DEFAULT_MAX_UNCERTAIN,
         dry_run: false,
+        split_seed: None,
     })
     .expect("calibrate runs");
     assert_eq!(cal.face.n, 14);
@@ -244,6 +245,7 @@ fn calibrate_then_eval_the_shipped_files() {
         pairs_per_clip: 3,
         seed: 99,
         json: Some(json.clone()),
+        split_seed: None,
     })
     .expect("eval runs");
     let m = out.metrics;
@@ -289,6 +291,7 @@ fn calibrate_then_eval_the_shipped_files() {
         pairs_per_clip: 3,
         seed: 99,
         json: None,
+        split_seed: None,
     })
     .unwrap();
     assert_eq!(
@@ -311,6 +314,7 @@ fn dry_run_writes_nothing_and_missing_files_are_named() {
         seed: 1,
         max_uncertain: 0.1,
         dry_run: true,
+        split_seed: None,
     };
     fusion::calibrate(&opts).unwrap();
     assert_eq!(std::fs::read(&files.voice).unwrap(), before);
@@ -324,6 +328,7 @@ fn dry_run_writes_nothing_and_missing_files_are_named() {
         pairs_per_clip: 2,
         seed: 3,
         json: None,
+        split_seed: None,
     })
     .unwrap();
     assert_eq!(
@@ -360,4 +365,21 @@ fn dry_run_writes_nothing_and_missing_files_are_named() {
         .unwrap_err()
     );
     assert!(e.contains("not a face classifier"), "{e}");
+}
+
+#[test]
+fn the_voice_split_seed_is_the_training_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write_model(dir.path(), "plain.emo", &voice_model());
+    let mut trained = voice_model();
+    trained.header.metadata.push(("seed".into(), "42".into()));
+    let trained = write_model(dir.path(), "trained.emo", &trained);
+    let load = |p: &Path| emoedge_trainer::eval::Classifier::load(p).unwrap();
+    // No seed recorded: the split's default; recorded: the training seed
+    // (`voice train --seed`, which picks the TESS words); --split-seed wins.
+    assert_eq!(fusion::voice_split(&load(&plain), None).seed, 7);
+    assert_eq!(fusion::voice_split(&load(&trained), None).seed, 42);
+    assert_eq!(fusion::voice_split(&load(&trained), Some(3)).seed, 3);
+    let split = fusion::voice_split(&load(&trained), None);
+    assert_eq!(split.ravdess_actors, vec![17, 18, 19, 20]);
 }

@@ -77,14 +77,19 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn load(files: &ModelFiles, face_data: &Path, voice_data: &Path) -> Result<Prepared> {
+    fn load(
+        files: &ModelFiles,
+        face_data: &Path,
+        voice_data: &Path,
+        split_seed: Option<u64>,
+    ) -> Result<Prepared> {
         let face_clf = Classifier::load(&files.face)?;
         let voice_clf = Classifier::load(&files.voice)?;
         let face = scores::face_scores(&face_clf, face_data)
             .with_context(|| format!("face model {}", files.face.display()))?;
-        let (voice, selection) =
-            scores::voice_scores(&voice_clf, voice_data, &SplitConfig::default())
-                .with_context(|| format!("voice model {}", files.voice.display()))?;
+        let split = voice_split(&voice_clf, split_seed);
+        let (voice, selection) = scores::voice_scores(&voice_clf, voice_data, &split)
+            .with_context(|| format!("voice model {}", files.voice.display()))?;
         for w in face
             .warnings("face data")
             .into_iter()
@@ -127,6 +132,21 @@ impl Prepared {
             ),
         ]
     }
+}
+
+/// The validation split of a corpus tree for the voice model `clf`: the
+/// training defaults ([`SplitConfig::default`]: RAVDESS actors 17-20,
+/// SAVEE speaker DC, 20 % of the TESS words, 15 % of the CREMA-D actors)
+/// with the seed `emoedge-train voice train` used, which also picks the
+/// TESS words: `split_seed`, else the `seed` the export recorded in the
+/// model's metadata, else the default's.
+pub fn voice_split(clf: &Classifier, split_seed: Option<u64>) -> SplitConfig {
+    let mut split = SplitConfig::default();
+    let recorded = clf.model.header().meta("seed").and_then(|s| s.parse().ok());
+    if let Some(seed) = split_seed.or(recorded) {
+        split.seed = seed;
+    }
+    split
 }
 
 fn pct(v: f64) -> String {
@@ -193,6 +213,8 @@ pub struct CalibrateOptions {
     pub max_uncertain: f64,
     /// Fit and print, write nothing.
     pub dry_run: bool,
+    /// Seed of the voice validation split (see [`voice_split`]).
+    pub split_seed: Option<u64>,
 }
 
 /// One model's calibration.
@@ -277,7 +299,12 @@ pub struct CalibrateOutcome {
 
 /// `fusion calibrate`: see the module docs. Prints its report on stdout.
 pub fn calibrate(opts: &CalibrateOptions) -> Result<CalibrateOutcome> {
-    let prep = Prepared::load(&opts.files, &opts.face_data, &opts.voice_data)?;
+    let prep = Prepared::load(
+        &opts.files,
+        &opts.face_data,
+        &opts.voice_data,
+        opts.split_seed,
+    )?;
     for l in prep.describe(&opts.face_data, &opts.voice_data) {
         println!("{l}");
     }
@@ -297,7 +324,7 @@ pub fn calibrate(opts: &CalibrateOptions) -> Result<CalibrateOutcome> {
         let set = if name == "face" {
             scores::face_scores(&clf, &opts.face_data)?
         } else {
-            scores::voice_scores(&clf, &opts.voice_data, &SplitConfig::default())?.0
+            scores::voice_scores(&clf, &opts.voice_data, &voice_split(&clf, opts.split_seed))?.0
         };
         let c = calibrate_model(&set, clf.model.header().temperature);
         print_calibration(&format!("{name} (f32 twin)"), &twin, &c);
@@ -426,6 +453,8 @@ pub struct FusionEvalOptions {
     pub seed: u64,
     /// Write the metrics JSON here.
     pub json: Option<PathBuf>,
+    /// Seed of the voice validation split (see [`voice_split`]).
+    pub split_seed: Option<u64>,
 }
 
 /// What `fusion eval` measured.
@@ -479,7 +508,12 @@ pub fn device_config(
 
 /// `fusion eval`: see the module docs. Prints its report on stdout.
 pub fn evaluate(opts: &FusionEvalOptions) -> Result<FusionEvalOutcome> {
-    let prep = Prepared::load(&opts.files, &opts.face_data, &opts.voice_data)?;
+    let prep = Prepared::load(
+        &opts.files,
+        &opts.face_data,
+        &opts.voice_data,
+        opts.split_seed,
+    )?;
     let (config, notes) = device_config(
         &opts.files.fusion,
         prep.face_clf.model.header().temperature,

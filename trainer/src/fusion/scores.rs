@@ -78,7 +78,10 @@ impl VoiceSelection {
                                 format!(" (speakers {})", split.savee_speakers.join(","))
                             }
                             Corpus::Tess => {
-                                format!(" ({:.0} % of the words)", split.tess_word_fraction * 100.0)
+                                format!(
+                                    " ({:.0} % of the words, picked by the seed)",
+                                    split.tess_word_fraction * 100.0
+                                )
                             }
                             _ => String::new(),
                         };
@@ -86,7 +89,8 @@ impl VoiceSelection {
                     })
                     .collect();
                 format!(
-                    "corpus tree, validation speakers only (the training split's SplitConfig::default()): {}",
+                    "corpus tree, only the validation clips of the voice model's training split (SplitConfig::default(), seed {}): {}",
+                    split.seed,
                     parts.join("; ")
                 )
             }
@@ -437,7 +441,7 @@ mod tests {
             &vec![(Corpus::Ravdess, 2, 1), (Corpus::Savee, 1, 1)]
         );
         let d = sel.describe();
-        assert!(d.contains("validation speakers only") && d.contains("actors 17,18,19,20"));
+        assert!(d.contains("validation clips of the voice model's training split") && d.contains("actors 17,18,19,20"));
 
         // Class folders are used whole, corpus-style names or not.
         let folders = dir.path().join("folders");
