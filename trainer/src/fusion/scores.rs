@@ -441,7 +441,10 @@ mod tests {
             &vec![(Corpus::Ravdess, 2, 1), (Corpus::Savee, 1, 1)]
         );
         let d = sel.describe();
-        assert!(d.contains("validation clips of the voice model's training split") && d.contains("actors 17,18,19,20"));
+        assert!(
+            d.contains("validation clips of the voice model's training split")
+                && d.contains("actors 17,18,19,20")
+        );
 
         // Class folders are used whole, corpus-style names or not.
         let folders = dir.path().join("folders");
