@@ -99,3 +99,15 @@ fn wav_declaring_zero_hertz_is_a_bad_sample_rate() {
         other => panic!("expected BadSampleRate, got {other:?}"),
     }
 }
+
+/// A FLAC frame whose LPC prediction overflows `i32`: garbage samples in
+/// release builds, a panic in symphonia where overflow checks were on
+/// (debug builds; now off for symphonia's decoders in the dev profile).
+#[test]
+fn flac_lpc_overflow_decodes_without_a_panic() {
+    let name = "seed-crash-flac-lpc-overflow.flac";
+    let bytes = std::fs::read(corpus("audio_frontend").join(name)).unwrap();
+    if let Err(e) = load_audio_bytes(bytes, name) {
+        assert!(e.to_string().contains(name), "{e}");
+    }
+}
