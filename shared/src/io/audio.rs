@@ -141,8 +141,10 @@ pub enum AudioIoError {
 ///
 /// The file's own sample rate is kept; see [`load_audio_16k`]. Refuses
 /// empty, truncated and zero-length files, unknown formats and codecs,
-/// files without an audio track and sample rates outside
-/// [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
+/// files without an audio track, sample rates outside
+/// [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`], and metadata (Vorbis
+/// comments, FLAC pictures, WAV `INFO` entries) declaring more bytes than
+/// the file holds, which would make the decoder allocate them first.
 pub fn load_audio(path: impl AsRef<Path>) -> Result<Audio, AudioIoError> {
     let path = path.as_ref();
     // The whole file in memory (compressed audio is smaller than the
