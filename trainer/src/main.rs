@@ -266,19 +266,7 @@ fn face_train(a: TrainArgs) -> Result<()> {
         val_dir: a.val.clone(),
     };
     let state = train::train(&data, cfg, &opts)?;
-    eprintln!(
-        "done: {} epochs, best val acc {:.4} at epoch {}{}; best checkpoint in {}",
-        state.epoch,
-        state.best_val_acc,
-        state.best_epoch,
-        if state.stopped_early {
-            " (early stop)"
-        } else {
-            ""
-        },
-        a.out.join(train::BEST_DIR).display()
-    );
-    if state.finished() && state.best_epoch > 0 {
+    if print_done(&state, "val acc", &a.out) {
         let files = export_checkpoint(
             &a.out.join(train::BEST_DIR),
             Some(&data),
@@ -288,6 +276,24 @@ fn face_train(a: TrainArgs) -> Result<()> {
         print_export(&files);
     }
     Ok(())
+}
+
+/// Prints how a run ended; true when it is finished with a best
+/// checkpoint to export.
+fn print_done(state: &train::RunState, metric: &str, out: &std::path::Path) -> bool {
+    eprintln!(
+        "done: {} epochs, best {metric} {:.4} at epoch {}{}; best checkpoint in {}",
+        state.epoch,
+        state.best_val_acc,
+        state.best_epoch,
+        if state.stopped_early {
+            " (early stop)"
+        } else {
+            ""
+        },
+        out.join(train::BEST_DIR).display()
+    );
+    state.finished() && state.best_epoch > 0
 }
 
 fn print_export(files: &ExportedFiles) {

@@ -238,19 +238,7 @@ fn train_cmd(a: VoiceTrainArgs) -> Result<()> {
         val_dir: None,
     };
     let state = train::train(&data, cfg, &opts)?;
-    eprintln!(
-        "done: {} epochs, best val acc (corpus mean) {:.4} at epoch {}{}; best checkpoint in {}",
-        state.epoch,
-        state.best_val_acc,
-        state.best_epoch,
-        if state.stopped_early {
-            " (early stop)"
-        } else {
-            ""
-        },
-        a.out.join(train::BEST_DIR).display()
-    );
-    if state.finished() && state.best_epoch > 0 {
+    if super::print_done(&state, "val acc (corpus mean)", &a.out) {
         let e = export_voice_checkpoint(
             &a.out.join(train::BEST_DIR),
             Some(&data),

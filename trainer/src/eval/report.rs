@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{EvalError, EvalMetrics};
-use crate::train::metrics::write_atomic;
+use crate::train::metrics::{ensure_font, write_atomic};
 
 /// The metrics table: precision, recall, F1 and support per class, then
 /// accuracy and macro-F1 (over the classes with support > 0).
@@ -81,30 +81,6 @@ pub fn write_report(dir: &Path, m: &EvalMetrics) -> Result<(), EvalError> {
     write_json(&dir.join("metrics.json"), m)?;
     let png = dir.join("confusion.png");
     plot_confusion(&png, m).map_err(|e| write_err(&png, e))
-}
-
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    "C:\\Windows\\Fonts\\arial.ttf",
-];
-
-/// Registers a system TrueType font for chart text (as the training curves
-/// do); false when none is found.
-fn ensure_font() -> bool {
-    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FONT.get_or_init(|| {
-        FONT_PATHS.iter().any(|p| {
-            std::fs::read(p).ok().is_some_and(|bytes| {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
-            })
-        })
-    })
 }
 
 /// Cell colour for a row fraction in `0..=1`: white to dark blue.

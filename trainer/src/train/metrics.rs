@@ -81,8 +81,9 @@ const FONT_PATHS: &[&str] = &[
     "C:\\Windows\\Fonts\\arial.ttf",
 ];
 
-/// Registers a system TrueType font for chart text; false when none is found.
-fn ensure_font() -> bool {
+/// Registers a system TrueType font for chart text (once per process);
+/// false when none is found.
+pub(crate) fn ensure_font() -> bool {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
         FONT_PATHS.iter().any(|p| {
