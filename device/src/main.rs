@@ -192,10 +192,12 @@ struct BenchArgs {
 
 fn init_logging(verbose: u8) {
     // The audio decoder logs what our own one-line errors already say
-    // (e.g. "probe reach EOF"): heard from -vv on.
+    // (e.g. "probe reach EOF"): heard from -vv on, like tract's CPU probe.
     let level = match verbose {
-        0 => "warn,symphonia=off",
-        1 => "info,symphonia=off",
+        // tract_linalg warns when /proc/cpuinfo lacks a "Features" line
+        // (qemu-user, some kernels); it then uses its portable kernels.
+        0 => "warn,symphonia=off,tract_linalg=error",
+        1 => "info,symphonia=off,tract_linalg=error",
         2 => "debug",
         _ => "trace",
     };
@@ -463,6 +465,24 @@ fn one_line_usage_error(e: &clap::Error) -> String {
     format!("error: {msg} (see `emoedge --help`)")
 }
 
+/// The cause chain joined by ": ", skipping a cause whose text the line
+/// already holds (library errors that quote their source in their own
+/// message would otherwise print it twice).
+fn one_line_error(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -490,7 +510,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One line: the cause chain joined, never a panic or a backtrace.
-            let msg = format!("{e:#}");
+            let msg = one_line_error(&e);
             if std::io::stderr().is_terminal() {
                 eprintln!("\x1b[1;31merror:\x1b[0m {msg}");
             } else {
@@ -498,5 +518,43 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line_error;
+    use anyhow::Context;
+
+    /// An error that quotes its source in its own message, as the
+    /// runtime's errors do.
+    #[derive(Debug)]
+    struct Quoting(std::io::Error);
+
+    impl std::fmt::Display for Quoting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "model file m.emo: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Quoting {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_quoted_cause_is_said_once() {
+        let io = std::io::Error::other("disk full");
+        let e = Err::<(), _>(Quoting(io)).context("saving").unwrap_err();
+        assert_eq!(one_line_error(&e), "saving: model file m.emo: disk full");
+    }
+
+    #[test]
+    fn distinct_causes_are_joined_on_one_line() {
+        let e = Err::<(), _>(std::io::Error::other("no such\nfile"))
+            .context("camera /dev/video0")
+            .unwrap_err();
+        assert_eq!(one_line_error(&e), "camera /dev/video0: no such file");
     }
 }

@@ -353,7 +353,13 @@ fn bad_model_files_fail_check_and_stop_run_with_one_line_naming_them() {
 
         // run: refuses to start, one line on stderr, nothing logged.
         let out = s.run(&s.frames(), &s.mic());
-        assert_one_line_error(&out, bad.what, &[&path_s, bad.says]);
+        let err = assert_one_line_error(&out, bad.what, &[&path_s, bad.says]);
+        assert_eq!(
+            err.matches(bad.says).count(),
+            1,
+            "{}: said twice: {err}",
+            bad.what
+        );
         assert!(!s.log().exists(), "{}: a log was started", bad.what);
     }
 }

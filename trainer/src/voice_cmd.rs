@@ -39,6 +39,11 @@ pub struct SplitArgs {
     /// Use at most N clips per class and split (quick tests).
     #[arg(long)]
     max_per_class: Option<usize>,
+    /// Seed of the TESS word split (default: --seed, or the run's seed on
+    /// export). Runs meant for one ensemble need the same split seed, so
+    /// that none has trained on another's validation words.
+    #[arg(long, value_name = "N")]
+    split_seed: Option<u64>,
 }
 
 impl SplitArgs {
@@ -52,7 +57,7 @@ impl SplitArgs {
             .filter(|s| !s.is_empty())
             .collect();
         o.split.tess_word_fraction = self.val_tess_words;
-        o.split.seed = seed;
+        o.split.seed = self.split_seed.unwrap_or(seed);
         o.max_per_class = self.max_per_class;
         Ok(o)
     }
