@@ -374,6 +374,11 @@ pub fn export_checkpoint(
             "FER-2013 (Goodfellow et al. 2013, arXiv:1307.0414): research/non-commercial use; images not redistributed".into(),
         ),
     ];
+    if let Some(d) = &cfg.distill {
+        meta.push(("teacher".into(), d.teacher_name()));
+        meta.push(("distill_alpha".into(), d.alpha.to_string()));
+        meta.push(("distill_temperature".into(), d.temperature.to_string()));
+    }
     if let Some(m) = best {
         meta.push(("val_acc".into(), format!("{:.4}", m.val_acc)));
         meta.push(("val_acc_dedup".into(), format!("{:.4}", m.val_acc_dedup)));

@@ -13,7 +13,9 @@ use emoedge_trainer::bench::bench_train;
 use emoedge_trainer::data::load_face_data;
 use emoedge_trainer::export::{export_checkpoint, ExportedFiles};
 use emoedge_trainer::model::FaceNetConfig;
-use emoedge_trainer::train::{self, OptimizerKind, Schedule, TrainConfig, TrainOptions};
+use emoedge_trainer::train::{
+    self, DistillConfig, OptimizerKind, Schedule, TrainConfig, TrainOptions,
+};
 
 #[derive(Parser)]
 #[command(
@@ -162,6 +164,16 @@ struct TrainArgs {
     /// Calibration images for the int8 export at the end of training.
     #[arg(long, default_value_t = 1000)]
     calib_images: usize,
+    /// Distil from this face model file (f32 or int8, e.g. an ensemble): its
+    /// softened probabilities on the training images become soft targets.
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Weight of the distillation loss (default 0.5; needs --teacher).
+    #[arg(long, requires = "teacher")]
+    distill_alpha: Option<f32>,
+    /// Temperature of teacher and student in the distillation loss (default 4; needs --teacher).
+    #[arg(long, requires = "teacher")]
+    distill_temperature: Option<f32>,
 }
 
 #[derive(Args)]
@@ -235,6 +247,20 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
             "plateau" => Schedule::Plateau,
             _ => bail!("unknown --schedule `{s}`; use cosine or plateau"),
         };
+    }
+    if let Some(teacher) = &a.teacher {
+        // Refuse a wrong teacher before loading the data.
+        train::distill::load_face_teacher(teacher).map_err(anyhow::Error::msg)?;
+        // Absolute, so a resumed run finds the same file from anywhere.
+        let teacher = std::fs::canonicalize(teacher)
+            .with_context(|| format!("--teacher {}", teacher.display()))?;
+        cfg.distill = Some(DistillConfig {
+            teacher,
+            alpha: a.distill_alpha.unwrap_or(DistillConfig::DEFAULT_ALPHA),
+            temperature: a
+                .distill_temperature
+                .unwrap_or(DistillConfig::DEFAULT_TEMPERATURE),
+        });
     }
     cfg.validate().map_err(anyhow::Error::msg)?;
     Ok(cfg)

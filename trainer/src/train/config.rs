@@ -1,5 +1,7 @@
 //! Training hyper-parameters (saved with every checkpoint).
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
@@ -25,6 +27,44 @@ pub enum Schedule {
     /// Constant after warm-up; multiplied by `plateau_factor` after
     /// `plateau_patience` epochs without a better validation accuracy.
     Plateau,
+}
+
+/// Offline knowledge distillation from a teacher model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistillConfig {
+    /// The teacher: an emoedge face classifier model file (f32 or int8, an
+    /// ensemble too), stored as an absolute path so a resumed run finds it.
+    pub teacher: PathBuf,
+    /// Weight of the distillation term (0 = plain hard-label training).
+    pub alpha: f32,
+    /// Softmax temperature of teacher and student in the distillation term.
+    pub temperature: f32,
+}
+
+impl DistillConfig {
+    /// Default `--distill-alpha`.
+    pub const DEFAULT_ALPHA: f32 = 0.5;
+    /// Default `--distill-temperature`.
+    pub const DEFAULT_TEMPERATURE: f32 = 4.0;
+
+    /// The teacher's file name, for logs and model metadata.
+    pub fn teacher_name(&self) -> String {
+        self.teacher
+            .file_name()
+            .unwrap_or(self.teacher.as_os_str())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// "teacher.emo (alpha 0.5, T 4)", for logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (alpha {}, T {})",
+            self.teacher_name(),
+            self.alpha,
+            self.temperature
+        )
+    }
 }
 
 /// Everything that defines a training run.
@@ -66,6 +106,9 @@ pub struct TrainConfig {
     pub voice_augment: VoiceAugmentConfig,
     /// Seed of every random choice (init, shuffling, augmentation, dropout).
     pub seed: u64,
+    /// Knowledge distillation from a teacher model file (`None` = none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillConfig>,
 }
 
 impl Default for TrainConfig {
@@ -88,6 +131,7 @@ impl Default for TrainConfig {
             augment: AugmentConfig::default(),
             voice_augment: VoiceAugmentConfig::default(),
             seed: 42,
+            distill: None,
         }
     }
 }
@@ -107,6 +151,14 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err("label smoothing must be in 0..1".into());
+        }
+        if let Some(d) = &self.distill {
+            if !(0.0..=1.0).contains(&d.alpha) {
+                return Err("--distill-alpha must be in 0..1".into());
+            }
+            if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+                return Err("--distill-temperature must be a positive number".into());
+            }
         }
         Ok(())
     }
@@ -157,5 +209,41 @@ mod tests {
             ..TrainConfig::default()
         };
         assert!((cfg.lr_at(1000, 100, 0.25) - cfg.lr * 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn distill_settings_default_to_none_and_are_checked() {
+        // A state.json written before distillation existed still loads.
+        let mut json = serde_json::to_value(TrainConfig::default()).expect("serialises");
+        assert!(json.get("distill").is_none(), "no key without a teacher");
+        json.as_object_mut().expect("object").remove("distill");
+        let cfg: TrainConfig = serde_json::from_value(json).expect("old config loads");
+        assert_eq!(cfg.distill, None);
+
+        let mut cfg = TrainConfig {
+            distill: Some(DistillConfig {
+                teacher: "/m/teacher.emo".into(),
+                alpha: 0.5,
+                temperature: 4.0,
+            }),
+            ..TrainConfig::default()
+        };
+        assert!(cfg.validate().is_ok());
+        let back: TrainConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).expect("serialises"))
+                .expect("round trip");
+        assert_eq!(back, cfg);
+        if let Some(d) = cfg.distill.as_mut() {
+            d.alpha = 1.5;
+        }
+        assert!(cfg.validate().unwrap_err().contains("--distill-alpha"));
+        if let Some(d) = cfg.distill.as_mut() {
+            d.alpha = 0.5;
+            d.temperature = 0.0;
+        }
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .contains("--distill-temperature"));
     }
 }

@@ -1,11 +1,14 @@
 //! The training loop of both models (faces and voice windows, through
 //! [`TrainTask`]): in-memory data, pipelined parallel augmentation,
-//! class-weighted label-smoothed cross-entropy, AdamW/SGD with a warm-up +
+//! class-weighted label-smoothed cross-entropy (optionally mixed with
+//! knowledge distillation from a teacher model file), AdamW/SGD with a warm-up +
 //! cosine (or plateau) schedule, early stopping, per-epoch checkpoints that
 //! resume the exact run, metrics CSV/JSON and a training-curve PNG.
 
 pub mod checkpoint;
 pub mod config;
+pub mod distill;
+pub mod loss;
 pub mod metrics;
 pub mod task;
 
@@ -15,7 +18,6 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use emoedge_shared::NUM_CLASSES;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -25,7 +27,8 @@ use rayon::prelude::*;
 
 use crate::model::FaceNet;
 pub use checkpoint::{CheckpointError, RunState, BEST_DIR, LAST_DIR};
-pub use config::{OptimizerKind, Schedule, TrainConfig};
+pub use config::{DistillConfig, OptimizerKind, Schedule, TrainConfig};
+pub use loss::{batch_loss, SoftTargets};
 pub use metrics::EpochMetrics;
 pub use task::TrainTask;
 
@@ -62,6 +65,9 @@ pub enum TrainError {
     /// burn returned data of an unexpected type.
     #[error("tensor read-back failed: {0}")]
     Tensor(String),
+    /// The distillation teacher cannot be used (the message names the file).
+    #[error("{0}")]
+    Teacher(String),
     /// Exporting the trained model failed.
     #[error("export failed: {0}")]
     Export(String),
@@ -135,10 +141,12 @@ fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-/// A training batch: augmented inputs and labels.
+/// A training batch: augmented inputs, labels and (when distilling) the
+/// teacher's soft targets of the source images.
 struct Batch {
     pixels: Vec<f32>,
     labels: Vec<u8>,
+    soft: Vec<f32>,
 }
 
 fn make_batch<T: TrainTask + ?Sized>(
@@ -146,6 +154,7 @@ fn make_batch<T: TrainTask + ?Sized>(
     idx: &[usize],
     cfg: &TrainConfig,
     epoch: usize,
+    soft_targets: Option<&[f32]>,
 ) -> Batch {
     let len = task.input_len();
     let mut pixels = vec![0f32; idx.len() * len];
@@ -160,9 +169,16 @@ fn make_batch<T: TrainTask + ?Sized>(
             task.train_example(i, cfg, &mut rng, dst);
         });
     let labels = task.train_labels();
+    let soft = soft_targets.map_or_else(Vec::new, |s| {
+        idx.iter()
+            .flat_map(|&i| &s[i * NUM_CLASSES..(i + 1) * NUM_CLASSES])
+            .copied()
+            .collect()
+    });
     Batch {
         pixels,
         labels: idx.iter().map(|&i| labels[i]).collect(),
+        soft,
     }
 }
 
@@ -393,14 +409,23 @@ pub fn train<T: TrainTask + ?Sized>(
         .unwrap_or_else(|| (0..n_val).collect());
     let n_train = data.train_labels().len();
     let steps_per_epoch = n_train / cfg.batch_size + usize::from(n_train % cfg.batch_size >= 2);
+    let will_train = !state.finished() && opts.stop_after != Some(0);
+    let soft_targets = match &cfg.distill {
+        Some(d) if will_train => Some(teacher_targets(data, d)?),
+        _ => None,
+    };
     eprintln!(
-        "model {:?}: {} parameters, {:.1} M MAC; {} train / {} val items; class weights {:?}",
+        "model {:?}: {} parameters, {:.1} M MAC; {} train / {} val items; class weights {:?}{}",
         cfg.model,
         model.num_params(),
         cfg.model.macs() as f64 / 1e6,
         n_train,
         n_val,
-        weights
+        weights,
+        cfg.distill.as_ref().map_or(String::new(), |d| format!(
+            "; distilled from {}",
+            d.describe()
+        ))
     );
 
     let mut epochs_this_run = 0;
@@ -441,9 +466,11 @@ pub fn train<T: TrainTask + ?Sized>(
             let (tx, rx) = sync_channel::<Batch>(3);
             let producer_batches = &batches;
             let producer_cfg = &cfg;
+            let producer_soft = soft_targets.as_deref();
             scope.spawn(move || {
                 for idx in producer_batches {
-                    if tx.send(make_batch(data, idx, producer_cfg, epoch)).is_err() {
+                    let batch = make_batch(data, idx, producer_cfg, epoch, producer_soft);
+                    if tx.send(batch).is_err() {
                         break;
                     }
                 }
@@ -453,22 +480,20 @@ pub fn train<T: TrainTask + ?Sized>(
                 let step = (epoch - 1) * steps_per_epoch + b;
                 lr = cfg.lr_at(step, steps_per_epoch, state.lr_scale);
                 let x = input_tensor(batch.pixels, n, dims, &ad);
-                let eps = cfg.label_smoothing;
-                let mut target = vec![eps / NUM_CLASSES as f32; n * NUM_CLASSES];
-                let wsum: f32 = batch.labels.iter().map(|&l| weights[usize::from(l)]).sum();
-                let mut sample_w = Vec::with_capacity(n);
-                for (i, &l) in batch.labels.iter().enumerate() {
-                    target[i * NUM_CLASSES + usize::from(l)] += 1.0 - eps;
-                    sample_w.push(weights[usize::from(l)] / wsum.max(1e-12));
-                }
-                let target = Tensor::<2>::from_data(TensorData::new(target, [n, NUM_CLASSES]), &ad);
-                let sample_w = Tensor::<1>::from_data(TensorData::new(sample_w, [n]), &ad);
                 let logits = model.forward(x);
-                let per_sample = (log_softmax(logits.clone(), 1) * target)
-                    .sum_dim(1)
-                    .reshape([n])
-                    .neg();
-                let loss = (per_sample * sample_w).sum();
+                let soft = cfg.distill.as_ref().map(|d| SoftTargets {
+                    probs: &batch.soft,
+                    alpha: d.alpha,
+                    temperature: d.temperature,
+                });
+                let loss = batch_loss(
+                    logits.clone(),
+                    &batch.labels,
+                    &weights,
+                    cfg.label_smoothing,
+                    soft,
+                    &ad,
+                );
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optim.step(lr, model, grads);
 
@@ -578,6 +603,39 @@ pub fn train<T: TrainTask + ?Sized>(
     Ok(state)
 }
 
+/// Runs the distillation teacher over the training data, printing how
+/// long it took and its training accuracy.
+fn teacher_targets<T: TrainTask + ?Sized>(
+    data: &T,
+    distill: &DistillConfig,
+) -> Result<Vec<f32>, TrainError> {
+    let t0 = Instant::now();
+    let soft = data.soft_targets(distill).map_err(TrainError::Teacher)?;
+    let labels = data.train_labels();
+    if soft.len() != labels.len() * NUM_CLASSES {
+        return Err(TrainError::Teacher(format!(
+            "teacher model {} gave {} values for {} training items",
+            distill.teacher.display(),
+            soft.len(),
+            labels.len()
+        )));
+    }
+    let correct = argmax_rows(&soft)
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == usize::from(**l))
+        .count();
+    eprintln!(
+        "teacher {}: soft targets (T {}) for {} training items in {:.1} s; teacher train acc {:.4}",
+        distill.teacher.display(),
+        distill.temperature,
+        labels.len(),
+        t0.elapsed().as_secs_f64(),
+        correct as f64 / labels.len().max(1) as f64
+    );
+    Ok(soft)
+}
+
 fn write_outputs(out: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
     metrics::write_metrics(out, history).map_err(|source| TrainError::Output {
         path: out.join("metrics.csv").display().to_string(),
@@ -590,4 +648,56 @@ fn write_outputs(out: &Path, history: &[EpochMetrics]) -> Result<(), TrainError>
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Input `i` is filled with `i`.
+    struct Numbered(Vec<u8>);
+
+    impl TrainTask for Numbered {
+        fn input_dims(&self) -> [usize; 3] {
+            [1, 2, 2]
+        }
+        fn train_labels(&self) -> &[u8] {
+            &self.0
+        }
+        fn train_example(
+            &self,
+            i: usize,
+            _: &TrainConfig,
+            _: &mut rand::rngs::StdRng,
+            dst: &mut [f32],
+        ) {
+            dst.fill(i as f32);
+        }
+        fn val_inputs(&self) -> &[f32] {
+            &[]
+        }
+        fn val_labels(&self) -> &[u8] {
+            &[]
+        }
+        fn describe(&self) -> String {
+            "numbered".into()
+        }
+    }
+
+    #[test]
+    fn batch_rows_keep_the_soft_targets_of_their_source() {
+        let task = Numbered(vec![0, 1, 2, 3, 4, 5]);
+        let soft: Vec<f32> = (0..6 * NUM_CLASSES).map(|v| v as f32).collect();
+        let cfg = TrainConfig::default();
+        let batch = make_batch(&task, &[3, 0, 5], &cfg, 1, Some(&soft));
+        assert_eq!(batch.labels, vec![3, 0, 5]);
+        for (row, src) in [3usize, 0, 5].into_iter().enumerate() {
+            assert_eq!(batch.pixels[row * 4], src as f32);
+            assert_eq!(
+                batch.soft[row * NUM_CLASSES..(row + 1) * NUM_CLASSES],
+                soft[src * NUM_CLASSES..(src + 1) * NUM_CLASSES]
+            );
+        }
+        assert!(make_batch(&task, &[1, 2], &cfg, 1, None).soft.is_empty());
+    }
 }

@@ -4,7 +4,7 @@
 use emoedge_shared::NUM_CLASSES;
 use rand::rngs::StdRng;
 
-use super::TrainConfig;
+use super::{DistillConfig, TrainConfig};
 use crate::augment::augment;
 use crate::data::{FaceData, FACE_SIZE};
 
@@ -60,6 +60,18 @@ pub trait TrainTask: Sync {
         None
     }
 
+    /// Knowledge distillation: the teacher's probabilities at the
+    /// distillation temperature for every un-augmented training example,
+    /// `NUM_CLASSES` each, in training order (an augmented example keeps
+    /// the targets of its source). Errors name the teacher file. The
+    /// default refuses: only tasks that can run a teacher support it.
+    fn soft_targets(&self, distill: &DistillConfig) -> Result<Vec<f32>, String> {
+        Err(format!(
+            "--teacher {}: knowledge distillation is not supported for this model",
+            distill.teacher.display()
+        ))
+    }
+
     /// Training examples per class.
     fn train_class_counts(&self) -> [usize; NUM_CLASSES] {
         let mut counts = [0; NUM_CLASSES];
@@ -85,6 +97,16 @@ impl TrainTask for FaceData {
 
     fn val_inputs(&self) -> &[f32] {
         &self.val.pixels
+    }
+
+    fn soft_targets(&self, distill: &DistillConfig) -> Result<Vec<f32>, String> {
+        let teacher = super::distill::load_face_teacher(&distill.teacher)?;
+        super::distill::face_soft_targets(
+            &teacher,
+            &distill.teacher,
+            &self.train,
+            distill.temperature,
+        )
     }
 
     fn val_labels(&self) -> &[u8] {
