@@ -1,6 +1,6 @@
-//! Test-time ensembling inside one model file: several f32 face models of
-//! the same input and preprocessing, optionally each also run on the
-//! horizontally mirrored face, with their logits summed. The device runs
+//! Test-time ensembling inside one model file: several f32 models (face or
+//! voice) of the same input and preprocessing, optionally each also run on
+//! the horizontally mirrored face, with their logits summed. The device runs
 //! the result like any other model (one file, one inference call).
 //!
 //! The mirror is a 1x`W` convolution with `W` output channels (output

@@ -22,6 +22,8 @@ pub enum VoiceCmd {
     Export(VoiceExportArgs),
     /// Measure training and inference throughput of the voice architectures.
     BenchTrain(VoiceBenchArgs),
+    /// Merge f32 voice models into one int8 model file (logits summed).
+    Ensemble(VoiceEnsembleArgs),
 }
 
 /// Which clips validate (speaker-independent).
@@ -107,6 +109,27 @@ pub struct VoiceTrainArgs {
     #[arg(long)]
     quiet: bool,
     /// Calibration windows for the int8 export at the end of training.
+    #[arg(long, default_value_t = 600)]
+    calib_windows: usize,
+}
+
+#[derive(Args)]
+pub struct VoiceEnsembleArgs {
+    /// f32 voice model files to merge (repeat the flag), e.g. runs/voice/voice.f32.emo.
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    /// Output model file (int8); the f32 merge goes next to it as <stem>.f32.emo.
+    #[arg(short, long, default_value = "models/voice.emo")]
+    output: PathBuf,
+    /// Speech data for calibration and validation (as for `voice train`).
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    split: SplitArgs,
+    /// Seed of the calibration choice and, without --split-seed, of the TESS word split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Calibration windows drawn from the training split.
     #[arg(long, default_value_t = 600)]
     calib_windows: usize,
 }
@@ -255,6 +278,34 @@ fn train_cmd(a: VoiceTrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn ensemble_cmd(a: VoiceEnsembleArgs) -> Result<()> {
+    let mut models = Vec::new();
+    for p in &a.models {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let m = emoedge_shared::format::decode(&bytes)
+            .with_context(|| format!("{} is not a valid model file", p.display()))?;
+        models.push((p.display().to_string(), m));
+    }
+    let merged = emoedge_trainer::ensemble::ensemble(&models, false)?;
+    if merged.header.kind != emoedge_shared::format::ModelKind::VoiceClassifier {
+        anyhow::bail!(
+            "{} is a {} model; `voice ensemble` merges voice classifiers (faces: `face ensemble`)",
+            a.models[0].display(),
+            merged.header.kind.name()
+        );
+    }
+    let data = load(&a.data, &a.split, a.seed)?;
+    let e = emoedge_trainer::voice::quantize_voice_file(
+        merged,
+        &data,
+        a.calib_windows,
+        a.seed,
+        &a.output,
+    )?;
+    print_export(&e);
+    Ok(())
+}
+
 fn export_cmd(a: VoiceExportArgs) -> Result<()> {
     let dir = train::checkpoint::checkpoint_dir(&a.checkpoint);
     let state = train::checkpoint::load_state(&dir)?;
@@ -280,6 +331,7 @@ pub fn run(cmd: VoiceCmd) -> Result<()> {
     match cmd {
         VoiceCmd::Train(a) => train_cmd(*a),
         VoiceCmd::Export(a) => export_cmd(a),
+        VoiceCmd::Ensemble(a) => ensemble_cmd(a),
         VoiceCmd::BenchTrain(a) => bench_cmd(a),
     }
 }

@@ -10,7 +10,8 @@ use emoedge_shared::runtime::Model;
 use emoedge_trainer::model::FaceNetConfig;
 use emoedge_trainer::train::{self, TrainConfig, TrainOptions, TrainTask};
 use emoedge_trainer::voice::{
-    export_voice_checkpoint, load_voice_data, Corpus, VoiceAugmentConfig, VoiceDataOptions,
+    export_voice_checkpoint, load_voice_data, quantize_voice_file, Corpus, VoiceAugmentConfig,
+    VoiceDataOptions,
 };
 use rand::{Rng, SeedableRng};
 
@@ -174,5 +175,22 @@ fn voice_model_trains_exports_and_splits_by_speaker() {
         Preprocessing::Voice(_)
     ));
     assert!(model.int8_layers() > 0);
-    assert!(e.f32_model.unwrap().exists());
+    let f32_path = e.f32_model.unwrap();
+    assert!(f32_path.exists());
+
+    // An ensemble of the model with itself: one file, the same clip
+    // predictions in f32 (the summed logits have the same argmax).
+    let f32_file = emoedge_shared::format::decode(&std::fs::read(&f32_path).unwrap()).unwrap();
+    let merged = emoedge_trainer::ensemble::ensemble(
+        &[("a".into(), f32_file.clone()), ("b".into(), f32_file)],
+        false,
+    )
+    .expect("voice models merge");
+    assert_eq!(merged.header.kind, ModelKind::VoiceClassifier);
+    let ens_path = tmp.path().join("ens").join("voice.emo");
+    std::fs::create_dir_all(ens_path.parent().unwrap()).unwrap();
+    let ens = quantize_voice_file(merged, &data, 40, 5, &ens_path).expect("ensemble export");
+    assert_eq!(ens.f32_acc.unwrap().predictions, f32_acc.predictions);
+    let ens_model = Model::load(&ens_path).expect("ensemble loads");
+    assert!(ens_model.int8_layers() > 2 * model.int8_layers() - 1);
 }

@@ -142,7 +142,7 @@ pub fn export_voice_checkpoint(
             pre.logmel.n_mels
         )));
     }
-    let mut meta: Vec<(String, String)> = vec![
+    let meta: Vec<(String, String)> = vec![
         ("date".into(), utc_date()),
         ("trainer".into(), format!("emoedge-trainer {}", env!("CARGO_PKG_VERSION"))),
         ("architecture".into(), format!("{:?}", cfg.model)),
@@ -159,7 +159,7 @@ pub fn export_voice_checkpoint(
         ),
     ];
     let shape = vec![1, 1, u32::from(pre.frames), u32::from(pre.logmel.n_mels)];
-    let mut f32_file = classifier_file(
+    let f32_file = classifier_file(
         &model,
         ModelKind::VoiceClassifier,
         "voice-cnn",
@@ -177,24 +177,38 @@ pub fn export_voice_checkpoint(
             int8_acc: None,
         });
     };
-    let f32_acc = runtime_clip_accuracy(&f32_file, data).map_err(ex)?;
+    quantize_voice_file(f32_file, data, calib_windows, cfg.seed, out).map_err(ex)
+}
+
+/// Measures the f32 voice model `f32_file` on the validation split,
+/// quantises it to int8 with `calib_windows` training windows (seeded
+/// choice), measures the int8 model and writes both: int8 to `out`, f32
+/// to `<stem>.f32.emo`, each with its accuracies in its metadata.
+pub fn quantize_voice_file(
+    mut f32_file: ModelFile,
+    data: &VoiceData,
+    calib_windows: usize,
+    seed: u64,
+    out: &Path,
+) -> Result<VoiceExport, ExportError> {
+    let f32_acc = runtime_clip_accuracy(&f32_file, data)?;
     acc_meta("f32", &f32_acc, &mut f32_file.header.metadata);
-    let calib = calibration_windows(data, calib_windows, cfg.seed);
+    let calib = calibration_windows(data, calib_windows, seed);
     let calibration = quantize::calibrate(&f32_file, calib.iter().map(Vec::as_slice))
-        .map_err(|e| ex(ExportError::Quantize(e)))?;
+        .map_err(ExportError::Quantize)?;
     let mut int8 = quantize::quantize(&f32_file, &calibration, &QuantizeOptions::default())
-        .map_err(|e| ex(ExportError::Quantize(e)))?;
-    let int8_acc = runtime_clip_accuracy(&int8, data).map_err(ex)?;
-    meta.clear();
+        .map_err(ExportError::Quantize)?;
+    let int8_acc = runtime_clip_accuracy(&int8, data)?;
+    let mut meta = Vec::new();
     acc_meta("int8", &int8_acc, &mut meta);
     int8.header.metadata.extend(meta);
     int8.header
         .metadata
         .push(("calibration_windows".into(), calib.len().to_string()));
-    int8.validate().map_err(|e| ex(e.into()))?;
+    int8.validate()?;
     let f32_path = out.with_extension("f32.emo");
-    write_model(&f32_path, &f32_file).map_err(ex)?;
-    write_model(out, &int8).map_err(ex)?;
+    write_model(&f32_path, &f32_file)?;
+    write_model(out, &int8)?;
     Ok(VoiceExport {
         model: out.to_path_buf(),
         f32_model: Some(f32_path),

@@ -12,5 +12,5 @@ pub mod split;
 pub use augment::VoiceAugmentConfig;
 pub use corpora::{Corpus, VoiceFile};
 pub use data::{load_voice_data, VoiceData, VoiceDataOptions};
-pub use export::{export_voice_checkpoint, VoiceExport};
+pub use export::{export_voice_checkpoint, quantize_voice_file, VoiceExport};
 pub use split::SplitConfig;
