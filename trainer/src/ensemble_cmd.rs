@@ -36,16 +36,22 @@ pub struct EnsembleArgs {
     seed: u64,
 }
 
+/// The model files to merge, each named by its path.
+pub fn read_members(paths: &[PathBuf]) -> Result<Vec<(String, format::ModelFile)>> {
+    paths
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let m = format::decode(&bytes)
+                .with_context(|| format!("{} is not a valid model file", p.display()))?;
+            Ok((p.display().to_string(), m))
+        })
+        .collect()
+}
+
 /// Runs `face ensemble`.
 pub fn run(a: EnsembleArgs) -> Result<()> {
-    let mut models = Vec::new();
-    for p in &a.models {
-        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let m = format::decode(&bytes)
-            .with_context(|| format!("{} is not a valid model file", p.display()))?;
-        models.push((p.display().to_string(), m));
-    }
-    let merged = ensemble(&models, a.flip)?;
+    let merged = ensemble(&read_members(&a.models)?, a.flip)?;
     let data = load_face_data(&a.data, a.val.as_deref(), a.seed, 0.1)?;
     let calib = calibration_images(&data.train, a.calib_images, a.seed);
     let report = quantize_face_file(merged, &calib, Some(&data.val))?;

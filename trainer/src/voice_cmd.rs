@@ -279,14 +279,8 @@ fn train_cmd(a: VoiceTrainArgs) -> Result<()> {
 }
 
 fn ensemble_cmd(a: VoiceEnsembleArgs) -> Result<()> {
-    let mut models = Vec::new();
-    for p in &a.models {
-        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let m = emoedge_shared::format::decode(&bytes)
-            .with_context(|| format!("{} is not a valid model file", p.display()))?;
-        models.push((p.display().to_string(), m));
-    }
-    let merged = emoedge_trainer::ensemble::ensemble(&models, false)?;
+    let members = super::ensemble_cmd::read_members(&a.models)?;
+    let merged = emoedge_trainer::ensemble::ensemble(&members, false)?;
     if merged.header.kind != emoedge_shared::format::ModelKind::VoiceClassifier {
         anyhow::bail!(
             "{} is a {} model; `voice ensemble` merges voice classifiers (faces: `face ensemble`)",

@@ -6,39 +6,8 @@
 mod common;
 
 use emoedge_shared::format;
-use emoedge_trainer::augment::AugmentConfig;
-use emoedge_trainer::data::{FaceData, Layout};
 use emoedge_trainer::export::export_checkpoint;
-use emoedge_trainer::model::FaceNetConfig;
 use emoedge_trainer::train::{self, checkpoint, DistillConfig, TrainConfig, TrainOptions};
-
-fn tiny_config(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        model: FaceNetConfig::preset("tiny").expect("tiny preset"),
-        epochs,
-        batch_size: 16,
-        lr: 5e-3,
-        weight_decay: 1e-4,
-        warmup_epochs: 0.5,
-        patience: 100,
-        augment: AugmentConfig {
-            erase_prob: 0.0,
-            ..AugmentConfig::default()
-        },
-        seed: 7,
-        ..TrainConfig::default()
-    }
-}
-
-fn synthetic_data() -> FaceData {
-    FaceData {
-        train: common::synthetic_set(12, 1),
-        val: common::synthetic_set(4, 2),
-        skipped: Vec::new(),
-        layout: Layout::ClassTree("synthetic".into()),
-        val_duplicates: Vec::new(),
-    }
-}
 
 fn quiet(out: &std::path::Path, stop_after: Option<usize>) -> TrainOptions {
     TrainOptions {
@@ -56,18 +25,19 @@ fn distilled(teacher: &std::path::Path, epochs: usize) -> TrainConfig {
             alpha: 0.5,
             temperature: 4.0,
         }),
-        ..tiny_config(epochs)
+        ..common::tiny_config(epochs)
     }
 }
 
 #[test]
 fn distils_from_a_model_file_records_the_teacher_and_resumes() {
-    let data = synthetic_data();
+    let data = common::synthetic_data(12, 4);
     let dir = tempfile::tempdir().expect("temp dir");
 
     // The teacher: two plain epochs, exported to int8 (+ f32) model files.
     let teacher_run = dir.path().join("teacher");
-    let plain = train::train(&data, tiny_config(2), &quiet(&teacher_run, None)).expect("teacher");
+    let plain =
+        train::train(&data, common::tiny_config(2), &quiet(&teacher_run, None)).expect("teacher");
     let teacher = dir.path().join("models/teacher.emo");
     export_checkpoint(
         &teacher_run.join(train::BEST_DIR),
@@ -110,15 +80,15 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
     let moved = dir.path().join("moved.emo");
     std::fs::rename(&copy, &moved).expect("move teacher");
     // Resumed with plain command-line options: the checkpoint's teacher counts.
-    let err =
-        train::train(&data, tiny_config(2), &quiet(&split, None)).expect_err("the teacher is gone");
+    let err = train::train(&data, common::tiny_config(2), &quiet(&split, None))
+        .expect_err("the teacher is gone");
     let msg = err.to_string();
     assert!(
         msg.contains("copy.emo") && msg.contains("does not exist"),
         "{msg}"
     );
     std::fs::rename(&moved, &copy).expect("restore teacher");
-    let b = train::train(&data, tiny_config(2), &quiet(&split, None)).expect("resumed run");
+    let b = train::train(&data, common::tiny_config(2), &quiet(&split, None)).expect("resumed run");
     assert_eq!(b.epoch, 2);
     assert_eq!(b.config.distill, distilled(&copy, 2).distill);
     let (ma, mb) = (&a.history[1], &b.history[1]);

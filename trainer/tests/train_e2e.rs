@@ -4,48 +4,18 @@
 mod common;
 
 use emoedge_shared::{format, reference, Emotion};
-use emoedge_trainer::augment::AugmentConfig;
-use emoedge_trainer::data::{FaceData, Layout};
+use emoedge_trainer::data::FaceData;
 use emoedge_trainer::export::export_checkpoint;
-use emoedge_trainer::model::FaceNetConfig;
-use emoedge_trainer::train::{self, checkpoint, TrainConfig, TrainOptions, BEST_DIR, LAST_DIR};
+use emoedge_trainer::train::{self, checkpoint, TrainOptions, BEST_DIR, LAST_DIR};
 
 /// burn's random generator (dropout) is process-wide: tests that train
 /// take turns so their seeded runs stay reproducible.
 static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn tiny_config(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        model: FaceNetConfig::preset("tiny").expect("tiny preset"),
-        epochs,
-        batch_size: 16,
-        lr: 5e-3,
-        weight_decay: 1e-4,
-        warmup_epochs: 0.5,
-        patience: 100,
-        augment: AugmentConfig {
-            erase_prob: 0.0,
-            ..AugmentConfig::default()
-        },
-        seed: 7,
-        ..TrainConfig::default()
-    }
-}
-
-fn synthetic_data() -> FaceData {
-    FaceData {
-        train: common::synthetic_set(24, 1),
-        val: common::synthetic_set(8, 2),
-        skipped: Vec::new(),
-        layout: Layout::ClassTree("synthetic".into()),
-        val_duplicates: Vec::new(),
-    }
-}
-
 #[test]
 fn learns_resumes_and_exports() {
     let _turn = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
-    let data = synthetic_data();
+    let data = common::synthetic_data(24, 8);
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("run");
 
@@ -56,7 +26,7 @@ fn learns_resumes_and_exports() {
         quiet: true,
         ..TrainOptions::default()
     };
-    let state = train::train(&data, tiny_config(8), &opts).expect("first part trains");
+    let state = train::train(&data, common::tiny_config(8), &opts).expect("first part trains");
     assert_eq!(state.epoch, 2);
     assert_eq!(state.history.len(), 2);
     let ckpt = out.join(LAST_DIR);
@@ -72,7 +42,7 @@ fn learns_resumes_and_exports() {
         quiet: true,
         ..TrainOptions::default()
     };
-    let state = train::train(&data, tiny_config(8), &opts).expect("resumed run trains");
+    let state = train::train(&data, common::tiny_config(8), &opts).expect("resumed run trains");
     assert_eq!(state.epoch, 8);
     let epochs: Vec<usize> = state.history.iter().map(|m| m.epoch).collect();
     assert_eq!(epochs, (1..=8).collect::<Vec<_>>());
@@ -87,7 +57,7 @@ fn learns_resumes_and_exports() {
     assert!(state.history[7].train_loss < state.history[0].train_loss);
 
     // A finished run resumed again does nothing more.
-    let again = train::train(&data, tiny_config(8), &opts).expect("finished run");
+    let again = train::train(&data, common::tiny_config(8), &opts).expect("finished run");
     assert_eq!(again.epoch, 8);
 
     // The best checkpoint has no optimizer state: resuming it is refused.
@@ -97,7 +67,8 @@ fn learns_resumes_and_exports() {
         quiet: true,
         ..TrainOptions::default()
     };
-    let err = train::train(&data, tiny_config(9), &from_best).expect_err("best is not resumable");
+    let err =
+        train::train(&data, common::tiny_config(9), &from_best).expect_err("best is not resumable");
     assert!(err.to_string().contains("optimizer state"), "{err}");
 
     check_export(&data, &out);
@@ -165,7 +136,7 @@ fn check_export(data: &FaceData, out: &std::path::Path) {
 #[test]
 fn resume_restores_the_exact_run() {
     let _turn = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
-    let data = synthetic_data();
+    let data = common::synthetic_data(24, 8);
     let dir = tempfile::tempdir().expect("temp dir");
     let straight = dir.path().join("straight");
     let split = dir.path().join("split");
@@ -175,10 +146,12 @@ fn resume_restores_the_exact_run() {
         quiet: true,
         ..TrainOptions::default()
     };
-    let a = train::train(&data, tiny_config(2), &quiet(&straight, None)).expect("straight run");
-    train::train(&data, tiny_config(2), &quiet(&split, Some(1))).expect("first epoch");
+    let a =
+        train::train(&data, common::tiny_config(2), &quiet(&straight, None)).expect("straight run");
+    train::train(&data, common::tiny_config(2), &quiet(&split, Some(1))).expect("first epoch");
     // Auto-resume from <out>/checkpoint.
-    let b = train::train(&data, tiny_config(2), &quiet(&split, None)).expect("second epoch");
+    let b =
+        train::train(&data, common::tiny_config(2), &quiet(&split, None)).expect("second epoch");
     assert_eq!(b.epoch, 2);
     let (ma, mb) = (&a.history[1], &b.history[1]);
     // Same data order, augmentation, dropout seeds, optimizer moments and

@@ -4,7 +4,10 @@
 
 pub mod files;
 
-use emoedge_trainer::data::{gray_to_input, FaceSet};
+use emoedge_trainer::augment::AugmentConfig;
+use emoedge_trainer::data::{gray_to_input, FaceData, FaceSet, Layout};
+use emoedge_trainer::model::FaceNetConfig;
+use emoedge_trainer::train::TrainConfig;
 use rand::{Rng, SeedableRng};
 
 /// A 48x48 grayscale pattern of class `class` (0..7).
@@ -46,4 +49,34 @@ pub fn synthetic_set(per_class: usize, seed: u64) -> FaceSet {
         }
     }
     set
+}
+
+/// Face data of `train` training and `val` validation images per class.
+pub fn synthetic_data(train: usize, val: usize) -> FaceData {
+    FaceData {
+        train: synthetic_set(train, 1),
+        val: synthetic_set(val, 2),
+        skipped: Vec::new(),
+        layout: Layout::ClassTree("synthetic".into()),
+        val_duplicates: Vec::new(),
+    }
+}
+
+/// A fast, seeded configuration of the `tiny` preset for `epochs` epochs.
+pub fn tiny_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        model: FaceNetConfig::preset("tiny").expect("tiny preset"),
+        epochs,
+        batch_size: 16,
+        lr: 5e-3,
+        weight_decay: 1e-4,
+        warmup_epochs: 0.5,
+        patience: 100,
+        augment: AugmentConfig {
+            erase_prob: 0.0,
+            ..AugmentConfig::default()
+        },
+        seed: 7,
+        ..TrainConfig::default()
+    }
 }
