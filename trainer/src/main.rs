@@ -168,6 +168,11 @@ struct TrainArgs {
     /// softened probabilities on the training images become soft targets.
     #[arg(long)]
     teacher: Option<PathBuf>,
+    /// Start from the weights of this checkpoint (e.g. runs/face-kd/best)
+    /// instead of a random initialisation, to fine-tune with a new teacher or
+    /// schedule; its architecture is used unless --arch is given.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Weight of the distillation loss (default 0.5; needs --teacher).
     #[arg(long, requires = "teacher")]
     distill_alpha: Option<f32>,
@@ -218,6 +223,17 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     };
     if let Some(name) = &a.arch {
         cfg.model = preset(name)?;
+    }
+    if let Some(init) = &a.init {
+        let dir = train::checkpoint::checkpoint_dir(init);
+        let saved = train::checkpoint::load_state(&dir)
+            .with_context(|| format!("--init {}", init.display()))?;
+        if a.arch.is_none() {
+            cfg.model = saved.config.model;
+        }
+        // Absolute, so a resumed run finds the same checkpoint from anywhere.
+        cfg.init =
+            Some(std::fs::canonicalize(&dir).with_context(|| format!("--init {}", dir.display()))?);
     }
     if let Some(v) = a.epochs {
         cfg.epochs = v;

@@ -109,6 +109,11 @@ pub struct TrainConfig {
     /// Knowledge distillation from a teacher model file (`None` = none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<DistillConfig>,
+    /// Warm start: the checkpoint directory (absolute) whose weights replace
+    /// the random initialisation, e.g. to fine-tune a trained network with a
+    /// new teacher or schedule (`None` = random initialisation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -132,6 +137,7 @@ impl Default for TrainConfig {
             voice_augment: VoiceAugmentConfig::default(),
             seed: 42,
             distill: None,
+            init: None,
         }
     }
 }

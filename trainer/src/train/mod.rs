@@ -384,7 +384,10 @@ pub fn train<T: TrainTask + ?Sized>(
         None => {
             config.validate().map_err(TrainError::Config)?;
             ad.seed(config.seed);
-            let model = config.model.init(&ad);
+            let model = match &config.init {
+                Some(init) => warm_start(init, &config, &ad)?,
+                None => config.model.init(&ad),
+            };
             let optim = optimizer(&config);
             (RunState::new(config, data.describe()), model, optim)
         }
@@ -603,6 +606,29 @@ pub fn train<T: TrainTask + ?Sized>(
     Ok(state)
 }
 
+/// The weights of the checkpoint at `init` (a `best` or `checkpoint`
+/// directory, or its `state.json`), which must hold the run's architecture.
+fn warm_start(init: &Path, config: &TrainConfig, device: &Device) -> Result<FaceNet, TrainError> {
+    let dir = checkpoint::checkpoint_dir(init);
+    let saved = checkpoint::load_state(&dir)?;
+    if saved.config.model != config.model {
+        return Err(TrainError::Config(format!(
+            "--init {} holds a {:?} network but this run trains {:?}; pass the checkpoint's --arch (or none: it is then taken from the checkpoint)",
+            dir.display(),
+            saved.config.model,
+            config.model
+        )));
+    }
+    let model = checkpoint::load_model(&dir, &saved, device)?;
+    eprintln!(
+        "initialised from {} (epoch {} of its run, val acc {:.4})",
+        dir.display(),
+        saved.epoch,
+        saved.best_val_acc
+    );
+    Ok(model)
+}
+
 /// Runs the distillation teacher over the training data, printing how
 /// long it took and its training accuracy.
 fn teacher_targets<T: TrainTask + ?Sized>(
@@ -699,5 +725,63 @@ mod tests {
             );
         }
         assert!(make_batch(&task, &[1, 2], &cfg, 1, None).soft.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod warm_start_tests {
+    use super::*;
+    use crate::model::FaceNetConfig;
+
+    fn outputs(model: &FaceNet, device: &Device) -> Vec<f32> {
+        let px: Vec<f32> = (0..2 * 48 * 48)
+            .map(|i| (i % 13) as f32 * 0.2 - 1.2)
+            .collect();
+        model
+            .valid()
+            .forward(Tensor::from_data(
+                TensorData::new(px, [2, 1, 48, 48]),
+                device,
+            ))
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 logits")
+    }
+
+    #[test]
+    fn warm_start_loads_the_checkpoint_weights_and_refuses_another_network() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let device = compute_device();
+        let config = TrainConfig {
+            model: FaceNetConfig::preset("tiny").expect("tiny"),
+            ..TrainConfig::default()
+        };
+        device.seed(7);
+        let saved = config.model.init(&device);
+        let state = RunState::new(config.clone(), "test".into());
+        let ckpt = dir.path().join("best");
+        checkpoint::save_checkpoint(&ckpt, &saved, None, &state).expect("saves");
+
+        device.seed(8);
+        let fresh = config.model.init(&device);
+        let loaded = warm_start(&ckpt.join("state.json"), &config, &device).expect("loads");
+        let want = outputs(&saved, &device);
+        assert_eq!(outputs(&loaded, &device), want);
+        assert_ne!(outputs(&fresh, &device), want, "another seed differs");
+
+        let other = TrainConfig {
+            model: FaceNetConfig::preset("vgg16").expect("vgg16"),
+            ..TrainConfig::default()
+        };
+        let err = warm_start(&ckpt, &other, &device)
+            .err()
+            .expect("another architecture is refused")
+            .to_string();
+        assert!(err.contains("--init") && err.contains("best"), "{err}");
+        let err = warm_start(&dir.path().join("missing"), &config, &device)
+            .err()
+            .expect("a missing checkpoint is refused")
+            .to_string();
+        assert!(err.contains("missing"), "{err}");
     }
 }
