@@ -774,13 +774,11 @@ mod warm_start_tests {
             ..TrainConfig::default()
         };
         let err = warm_start(&ckpt, &other, &device)
-            .err()
-            .expect("another architecture is refused")
+            .expect_err("another architecture is refused")
             .to_string();
         assert!(err.contains("--init") && err.contains("best"), "{err}");
         let err = warm_start(&dir.path().join("missing"), &config, &device)
-            .err()
-            .expect("a missing checkpoint is refused")
+            .expect_err("a missing checkpoint is refused")
             .to_string();
         assert!(err.contains("missing"), "{err}");
     }
