@@ -679,6 +679,7 @@ fn write_outputs(out: &Path, history: &[EpochMetrics]) -> Result<(), TrainError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FaceNetConfig;
 
     /// Input `i` is filled with `i`.
     struct Numbered(Vec<u8>);
@@ -726,26 +727,13 @@ mod tests {
         }
         assert!(make_batch(&task, &[1, 2], &cfg, 1, None).soft.is_empty());
     }
-}
 
-#[cfg(test)]
-mod warm_start_tests {
-    use super::*;
-    use crate::model::FaceNetConfig;
-
-    fn outputs(model: &FaceNet, device: &Device) -> Vec<f32> {
+    /// Logits of `model` for two fixed 48x48 inputs.
+    fn fixed_logits(model: &FaceNet, device: &Device) -> Vec<f32> {
         let px: Vec<f32> = (0..2 * 48 * 48)
             .map(|i| (i % 13) as f32 * 0.2 - 1.2)
             .collect();
-        model
-            .valid()
-            .forward(Tensor::from_data(
-                TensorData::new(px, [2, 1, 48, 48]),
-                device,
-            ))
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 logits")
+        predict_logits(model, &px, [1, 48, 48], device).expect("f32 logits")
     }
 
     #[test]
@@ -765,9 +753,9 @@ mod warm_start_tests {
         device.seed(8);
         let fresh = config.model.init(&device);
         let loaded = warm_start(&ckpt.join("state.json"), &config, &device).expect("loads");
-        let want = outputs(&saved, &device);
-        assert_eq!(outputs(&loaded, &device), want);
-        assert_ne!(outputs(&fresh, &device), want, "another seed differs");
+        let want = fixed_logits(&saved, &device);
+        assert_eq!(fixed_logits(&loaded, &device), want);
+        assert_ne!(fixed_logits(&fresh, &device), want, "another seed differs");
 
         let other = TrainConfig {
             model: FaceNetConfig::preset("vgg16").expect("vgg16"),
