@@ -64,7 +64,8 @@ pi: setup-cross
 fuzz: setup-fuzz
 	set -e; for t in $(FUZZ_TARGETS); do \
 		echo "==> fuzzing $$t for $(FUZZ_SECONDS) s"; \
-		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS); \
+		mkdir -p fuzz/corpus/$$t; \
+		$(CARGO) +nightly fuzz run $$t fuzz/corpus/$$t tests/fixtures/fuzz/$$t -- -max_total_time=$(FUZZ_SECONDS); \
 	done
 
 seeds:

@@ -1,4 +1,4 @@
-//! Writes the seed corpora of the fuzz targets, `fuzz/corpus/<target>/seed-*`:
+//! Writes the seed corpora of the fuzz targets, `tests/fixtures/fuzz/<target>/seed-*`:
 //!
 //! - `model_decode`: small valid model files that together use every op,
 //!   both weight types and every preprocessing kind;
@@ -206,7 +206,7 @@ fn encode_checked(name: &str, model: &ModelFile) -> Result<Vec<u8>, String> {
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("corpus")
+        .join("../tests/fixtures/fuzz")
         .join(target)
 }
 

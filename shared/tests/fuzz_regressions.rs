@@ -1,5 +1,5 @@
 //! Every crash the fuzz targets found, kept as input in
-//! `fuzz/corpus/<target>/seed-crash-*` and replayed here through the same
+//! `tests/fixtures/fuzz/<target>/seed-crash-*` and replayed here through the same
 //! code in the normal test suite: the decoders refuse each with a one-line
 //! error naming the input, without panicking or allocating more than the
 //! input could hold.
@@ -11,7 +11,7 @@ use emoedge_shared::io::{load_audio, load_audio_bytes, load_gray_bytes, AudioIoE
 
 fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
+        .join("../tests/fixtures/fuzz")
         .join(target)
 }
 
