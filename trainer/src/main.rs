@@ -81,6 +81,19 @@ enum FaceCmd {
     BenchTrain(BenchArgs),
     /// Merge f32 face models (and their mirrored input) into one int8 model file.
     Ensemble(ensemble_cmd::EnsembleArgs),
+    /// Average the weights of checkpoints of one network (a "model soup") into a
+    /// new checkpoint, which `face export` and `face train --init` read.
+    Average(AverageArgs),
+}
+
+#[derive(Args)]
+struct AverageArgs {
+    /// Checkpoint directories (or their state.json) to average; repeat the flag.
+    #[arg(long = "checkpoint", required = true)]
+    checkpoints: Vec<PathBuf>,
+    /// Output checkpoint directory, e.g. runs/face-soup/best.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -381,6 +394,17 @@ fn face_export(a: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+fn face_average(a: AverageArgs) -> Result<()> {
+    train::average::average_to(&a.checkpoints, &a.out, &train::compute_device())?;
+    println!(
+        "averaged {} checkpoints into {}; export it with `face export --checkpoint {}`",
+        a.checkpoints.len(),
+        a.out.display(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 fn face_bench(a: BenchArgs) -> Result<()> {
     set_threads(a.threads)?;
     print_bench(&a.arch, preset, a.batch_size, a.batches)
@@ -583,6 +607,7 @@ fn main() -> Result<()> {
         ModelCmd::Face(FaceCmd::Export(a)) => face_export(a),
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
         ModelCmd::Face(FaceCmd::Ensemble(a)) => ensemble_cmd::run(a),
+        ModelCmd::Face(FaceCmd::Average(a)) => face_average(a),
         ModelCmd::Import(ImportCmd::Blazeface(a)) => import_blazeface(a),
         ModelCmd::Detect(DetectCmd::Compose(a)) => detect_compose(a),
         ModelCmd::Detect(DetectCmd::Sweep(a)) => detect_sweep(a),

@@ -72,6 +72,20 @@ fn learns_resumes_and_exports() {
     assert!(err.to_string().contains("optimizer state"), "{err}");
 
     check_export(&data, &out);
+
+    // The weight average of the best and the last checkpoint of the run
+    // is a checkpoint that exports and still classifies.
+    let soup = dir.path().join("soup");
+    train::average::average_to(
+        &[out.join(BEST_DIR), out.join(LAST_DIR)],
+        &soup,
+        &train::compute_device(),
+    )
+    .expect("averages");
+    let files = export_checkpoint(&soup, Some(&data), 64, &dir.path().join("soup.emo"))
+        .expect("the average exports");
+    let acc = files.report.f32_val_acc.expect("f32 acc");
+    assert!(acc > 0.5, "averaged model val accuracy {acc:.3}");
 }
 
 /// Exports the best checkpoint: the f32 file decodes and gives the burn

@@ -5,6 +5,7 @@
 //! cosine (or plateau) schedule, early stopping, per-epoch checkpoints that
 //! resume the exact run, metrics CSV/JSON and a training-curve PNG.
 
+pub mod average;
 pub mod checkpoint;
 pub mod config;
 pub mod distill;
