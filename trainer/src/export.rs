@@ -378,6 +378,9 @@ pub fn export_checkpoint(
         meta.push(("teacher".into(), d.teacher_name()));
         meta.push(("distill_alpha".into(), d.alpha.to_string()));
         meta.push(("distill_temperature".into(), d.temperature.to_string()));
+        if d.online {
+            meta.push(("distill_online".into(), "true".into()));
+        }
     }
     if let Some(m) = best {
         meta.push(("val_acc".into(), format!("{:.4}", m.val_acc)));

@@ -192,6 +192,10 @@ struct TrainArgs {
     /// Temperature of teacher and student in the distillation loss (default 4; needs --teacher).
     #[arg(long, requires = "teacher")]
     distill_temperature: Option<f32>,
+    /// Run the teacher on every augmented batch (consistent teaching)
+    /// instead of once on the un-augmented images; slower per epoch.
+    #[arg(long, requires = "teacher")]
+    distill_online: bool,
 }
 
 #[derive(Args)]
@@ -289,6 +293,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
             temperature: a
                 .distill_temperature
                 .unwrap_or(DistillConfig::DEFAULT_TEMPERATURE),
+            online: a.distill_online,
         });
     }
     cfg.validate().map_err(anyhow::Error::msg)?;

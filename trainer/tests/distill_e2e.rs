@@ -24,6 +24,7 @@ fn distilled(teacher: &std::path::Path, epochs: usize) -> TrainConfig {
             teacher: teacher.to_path_buf(),
             alpha: 0.5,
             temperature: 4.0,
+            online: false,
         }),
         ..common::tiny_config(epochs)
     }
@@ -121,4 +122,47 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
     )
     .expect_err("not a face model");
     assert!(err.to_string().contains("voice.emo"), "{err}");
+
+    // Online: the teacher labels every augmented batch. Same init, order and
+    // augmentation as the offline run, so only the soft targets (and the
+    // loss) differ; an interrupted online run resumes to the same epoch 2,
+    // and the student records how it was taught.
+    let mut cfg = distilled(&teacher, 2);
+    if let Some(d) = cfg.distill.as_mut() {
+        d.online = true;
+    }
+    let online = dir.path().join("online");
+    let o = train::train(&data, cfg.clone(), &quiet(&online, None)).expect("online run");
+    assert_eq!(o.config.distill, cfg.distill);
+    assert!(
+        (o.history[0].train_loss - a.history[0].train_loss).abs() > 1e-4,
+        "online loss {} vs offline {}",
+        o.history[0].train_loss,
+        a.history[0].train_loss
+    );
+    let parted = dir.path().join("online-resumed");
+    train::train(&data, cfg.clone(), &quiet(&parted, Some(1))).expect("first epoch");
+    let r = train::train(&data, common::tiny_config(2), &quiet(&parted, None)).expect("resumed");
+    assert_eq!(r.config.distill, cfg.distill, "the checkpoint keeps online");
+    assert!(
+        (r.history[1].train_loss - o.history[1].train_loss).abs() < 1e-4,
+        "epoch 2 loss straight {} vs resumed {}",
+        o.history[1].train_loss,
+        r.history[1].train_loss
+    );
+    let files = export_checkpoint(
+        &online.join(train::BEST_DIR),
+        None,
+        0,
+        &dir.path().join("online.emo"),
+    )
+    .expect("export");
+    let file = format::decode(&std::fs::read(&files.model).expect("read")).expect("decodes");
+    assert_eq!(file.header.meta("distill_online"), Some("true"));
+    assert_eq!(meta_online(&student), None, "offline students say nothing");
+}
+
+fn meta_online(path: &std::path::Path) -> Option<String> {
+    let file = format::decode(&std::fs::read(path).expect("read")).expect("decodes");
+    file.header.meta("distill_online").map(str::to_owned)
 }

@@ -29,7 +29,7 @@ pub enum Schedule {
     Plateau,
 }
 
-/// Offline knowledge distillation from a teacher model file.
+/// Knowledge distillation from a teacher model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DistillConfig {
     /// The teacher: an emoedge face classifier model file (f32 or int8, an
@@ -39,6 +39,10 @@ pub struct DistillConfig {
     pub alpha: f32,
     /// Softmax temperature of teacher and student in the distillation term.
     pub temperature: f32,
+    /// Consistent teaching: the teacher labels every augmented batch as the
+    /// student sees it, instead of once on the un-augmented images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub online: bool,
 }
 
 impl DistillConfig {
@@ -59,10 +63,11 @@ impl DistillConfig {
     /// "teacher.emo (alpha 0.5, T 4)", for logs.
     pub fn describe(&self) -> String {
         format!(
-            "{} (alpha {}, T {})",
+            "{} (alpha {}, T {}{})",
             self.teacher_name(),
             self.alpha,
-            self.temperature
+            self.temperature,
+            if self.online { ", online" } else { "" }
         )
     }
 }
@@ -231,6 +236,7 @@ mod tests {
                 teacher: "/m/teacher.emo".into(),
                 alpha: 0.5,
                 temperature: 4.0,
+                online: false,
             }),
             ..TrainConfig::default()
         };
@@ -239,6 +245,22 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&cfg).expect("serialises"))
                 .expect("round trip");
         assert_eq!(back, cfg);
+        let json = serde_json::to_value(&cfg).expect("serialises");
+        assert!(
+            json["distill"].get("online").is_none(),
+            "an offline teacher writes the state.json of earlier runs: {json}"
+        );
+        if let Some(d) = cfg.distill.as_mut() {
+            d.online = true;
+        }
+        let back: TrainConfig =
+            serde_json::from_str(&serde_json::to_string(&cfg).expect("serialises"))
+                .expect("round trip");
+        assert_eq!(back, cfg);
+        assert!(cfg
+            .distill
+            .as_ref()
+            .is_some_and(|d| d.describe().contains("online")));
         if let Some(d) = cfg.distill.as_mut() {
             d.alpha = 1.5;
         }

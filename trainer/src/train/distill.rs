@@ -1,6 +1,9 @@
-//! Offline knowledge distillation: a teacher model file runs once over the
-//! un-augmented training images through the shared runtime (as the device
-//! runs it) and its softened probabilities become per-image soft targets.
+//! Knowledge distillation from a teacher model file run through the shared
+//! runtime (as the device runs it). Offline, the teacher runs once over the
+//! un-augmented training images and its softened probabilities become
+//! per-image soft targets. Online ("consistent teaching", Beyer et al. 2022),
+//! it labels every augmented batch as the student sees it: dearer per epoch,
+//! but the student matches the teacher's function on the views it trains on.
 
 use std::path::Path;
 
@@ -10,7 +13,7 @@ use emoedge_shared::{Emotion, NUM_CLASSES};
 use rayon::prelude::*;
 
 use super::softmax_rows;
-use crate::data::{face_preprocessing, FaceSet, FACE_SIZE};
+use crate::data::{face_preprocessing, FaceSet, FACE_PIXELS, FACE_SIZE};
 
 /// Loads the teacher at `path` and checks that it is a face classifier
 /// for the training data's input (48x48 grayscale, the training
@@ -89,6 +92,52 @@ pub fn face_soft_targets(
         })
         .collect::<Result<_, String>>()?;
     Ok(softmax_rows(&rows.concat()))
+}
+
+/// A teacher that labels batches of (augmented) inputs: softened
+/// probabilities, `NUM_CLASSES` per input.
+pub trait BatchTeacher: Sync {
+    /// Probabilities for `inputs` (whole inputs, one after another).
+    fn probs(&self, inputs: &[f32]) -> Result<Vec<f32>, String>;
+}
+
+/// A face teacher model file applied to augmented 48x48 faces.
+pub struct FaceTeacher {
+    model: Model,
+    path: std::path::PathBuf,
+    scale: f32,
+}
+
+impl FaceTeacher {
+    /// Loads and checks the teacher at `path` (as [`load_face_teacher`])
+    /// for distillation temperature `temperature`.
+    pub fn load(path: &Path, temperature: f32) -> Result<Self, String> {
+        let model = load_face_teacher(path)?;
+        let scale = model.header().temperature * temperature;
+        Ok(FaceTeacher {
+            model,
+            path: path.to_path_buf(),
+            scale,
+        })
+    }
+}
+
+impl BatchTeacher for FaceTeacher {
+    fn probs(&self, inputs: &[f32]) -> Result<Vec<f32>, String> {
+        let rows: Vec<Vec<f32>> = inputs
+            .par_chunks(FACE_PIXELS)
+            .map(|img| {
+                let logits = self.model.run(img).map_err(|e| {
+                    format!(
+                        "teacher model {} failed on an augmented training image: {e}",
+                        self.path.display()
+                    )
+                })?;
+                Ok(logits.iter().map(|v| v / self.scale).collect())
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(softmax_rows(&rows.concat()))
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use crate::model::FaceNet;
 pub use checkpoint::{CheckpointError, RunState, BEST_DIR, LAST_DIR};
 pub use config::{DistillConfig, OptimizerKind, Schedule, TrainConfig};
+pub use distill::BatchTeacher;
 pub use loss::{batch_loss, SoftTargets};
 pub use metrics::EpochMetrics;
 pub use task::TrainTask;
@@ -143,7 +144,8 @@ fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
 }
 
 /// A training batch: augmented inputs, labels and (when distilling) the
-/// teacher's soft targets of the source images.
+/// teacher's soft targets: of the source images (offline) or of the
+/// augmented inputs themselves (online).
 struct Batch {
     pixels: Vec<f32>,
     labels: Vec<u8>,
@@ -156,7 +158,8 @@ fn make_batch<T: TrainTask + ?Sized>(
     cfg: &TrainConfig,
     epoch: usize,
     soft_targets: Option<&[f32]>,
-) -> Batch {
+    online: Option<&dyn BatchTeacher>,
+) -> Result<Batch, TrainError> {
     let len = task.input_len();
     let mut pixels = vec![0f32; idx.len() * len];
     pixels
@@ -170,17 +173,20 @@ fn make_batch<T: TrainTask + ?Sized>(
             task.train_example(i, cfg, &mut rng, dst);
         });
     let labels = task.train_labels();
-    let soft = soft_targets.map_or_else(Vec::new, |s| {
-        idx.iter()
+    let soft = match (online, soft_targets) {
+        (Some(teacher), _) => teacher.probs(&pixels).map_err(TrainError::Teacher)?,
+        (None, Some(s)) => idx
+            .iter()
             .flat_map(|&i| &s[i * NUM_CLASSES..(i + 1) * NUM_CLASSES])
             .copied()
-            .collect()
-    });
-    Batch {
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    Ok(Batch {
         pixels,
         labels: idx.iter().map(|&i| labels[i]).collect(),
         soft,
-    }
+    })
 }
 
 fn input_tensor(pixels: Vec<f32>, n: usize, dims: [usize; 3], device: &Device) -> Tensor<4> {
@@ -415,7 +421,19 @@ pub fn train<T: TrainTask + ?Sized>(
     let steps_per_epoch = n_train / cfg.batch_size + usize::from(n_train % cfg.batch_size >= 2);
     let will_train = !state.finished() && opts.stop_after != Some(0);
     let soft_targets = match &cfg.distill {
-        Some(d) if will_train => Some(teacher_targets(data, d)?),
+        Some(d) if will_train && !d.online => Some(teacher_targets(data, d)?),
+        _ => None,
+    };
+    let online = match &cfg.distill {
+        Some(d) if will_train && d.online => {
+            let teacher = data.online_teacher(d).map_err(TrainError::Teacher)?;
+            eprintln!(
+                "teacher {}: online, soft targets (T {}) of every augmented batch",
+                d.teacher.display(),
+                d.temperature
+            );
+            Some(teacher)
+        }
         _ => None,
     };
     eprintln!(
@@ -467,19 +485,29 @@ pub fn train<T: TrainTask + ?Sized>(
         let train_start = Instant::now();
         let result: Result<FaceNet, TrainError> = std::thread::scope(|scope| {
             let mut model = model;
-            let (tx, rx) = sync_channel::<Batch>(3);
+            let (tx, rx) = sync_channel::<Result<Batch, TrainError>>(3);
             let producer_batches = &batches;
             let producer_cfg = &cfg;
             let producer_soft = soft_targets.as_deref();
+            let producer_online = online.as_deref();
             scope.spawn(move || {
                 for idx in producer_batches {
-                    let batch = make_batch(data, idx, producer_cfg, epoch, producer_soft);
-                    if tx.send(batch).is_err() {
+                    let batch = make_batch(
+                        data,
+                        idx,
+                        producer_cfg,
+                        epoch,
+                        producer_soft,
+                        producer_online,
+                    );
+                    let failed = batch.is_err();
+                    if tx.send(batch).is_err() || failed {
                         break;
                     }
                 }
             });
             for (b, batch) in rx.iter().enumerate() {
+                let batch = batch?;
                 let n = batch.labels.len();
                 let step = (epoch - 1) * steps_per_epoch + b;
                 lr = cfg.lr_at(step, steps_per_epoch, state.lr_scale);
@@ -717,7 +745,7 @@ mod tests {
         let task = Numbered(vec![0, 1, 2, 3, 4, 5]);
         let soft: Vec<f32> = (0..6 * NUM_CLASSES).map(|v| v as f32).collect();
         let cfg = TrainConfig::default();
-        let batch = make_batch(&task, &[3, 0, 5], &cfg, 1, Some(&soft));
+        let batch = make_batch(&task, &[3, 0, 5], &cfg, 1, Some(&soft), None).expect("batch");
         assert_eq!(batch.labels, vec![3, 0, 5]);
         for (row, src) in [3usize, 0, 5].into_iter().enumerate() {
             assert_eq!(batch.pixels[row * 4], src as f32);
@@ -726,7 +754,38 @@ mod tests {
                 soft[src * NUM_CLASSES..(src + 1) * NUM_CLASSES]
             );
         }
-        assert!(make_batch(&task, &[1, 2], &cfg, 1, None).soft.is_empty());
+        let plain = make_batch(&task, &[1, 2], &cfg, 1, None, None).expect("batch");
+        assert!(plain.soft.is_empty());
+    }
+
+    /// A teacher whose probabilities spell out its input's first value; it
+    /// fails on input 5.
+    struct Echo;
+
+    impl BatchTeacher for Echo {
+        fn probs(&self, inputs: &[f32]) -> Result<Vec<f32>, String> {
+            if inputs.contains(&5.0) {
+                return Err("teacher model echo.emo failed".into());
+            }
+            Ok(inputs.chunks(4).flat_map(|x| [x[0]; NUM_CLASSES]).collect())
+        }
+    }
+
+    #[test]
+    fn an_online_teacher_labels_the_batch_it_sees_and_its_error_stops_the_batch() {
+        let task = Numbered(vec![0, 1, 2, 3, 4, 5]);
+        let stale: Vec<f32> = vec![-1.0; 6 * NUM_CLASSES];
+        let cfg = TrainConfig::default();
+        let batch = make_batch(&task, &[4, 2], &cfg, 1, Some(&stale), Some(&Echo)).expect("batch");
+        assert_eq!(
+            batch.soft,
+            [[4.0; NUM_CLASSES], [2.0; NUM_CLASSES]].concat()
+        );
+        let err = make_batch(&task, &[1, 5], &cfg, 1, None, Some(&Echo))
+            .err()
+            .expect("the teacher's error")
+            .to_string();
+        assert!(err.contains("echo.emo"), "{err}");
     }
 
     /// Logits of `model` for two fixed 48x48 inputs.

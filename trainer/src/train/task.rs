@@ -4,6 +4,7 @@
 use emoedge_shared::NUM_CLASSES;
 use rand::rngs::StdRng;
 
+use super::distill::BatchTeacher;
 use super::{DistillConfig, TrainConfig};
 use crate::augment::augment;
 use crate::data::{FaceData, FACE_SIZE};
@@ -72,6 +73,15 @@ pub trait TrainTask: Sync {
         ))
     }
 
+    /// Consistent teaching: a teacher that labels augmented batches. The
+    /// default refuses, as [`TrainTask::soft_targets`] does.
+    fn online_teacher(&self, distill: &DistillConfig) -> Result<Box<dyn BatchTeacher>, String> {
+        Err(format!(
+            "--teacher {}: knowledge distillation is not supported for this model",
+            distill.teacher.display()
+        ))
+    }
+
     /// Training examples per class.
     fn train_class_counts(&self) -> [usize; NUM_CLASSES] {
         let mut counts = [0; NUM_CLASSES];
@@ -107,6 +117,13 @@ impl TrainTask for FaceData {
             &self.train,
             distill.temperature,
         )
+    }
+
+    fn online_teacher(&self, distill: &DistillConfig) -> Result<Box<dyn BatchTeacher>, String> {
+        Ok(Box::new(super::distill::FaceTeacher::load(
+            &distill.teacher,
+            distill.temperature,
+        )?))
     }
 
     fn val_labels(&self) -> &[u8] {
