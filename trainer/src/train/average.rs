@@ -134,6 +134,13 @@ mod tests {
     use crate::model::FaceNetConfig;
     use crate::train::{compute_device, TrainConfig};
 
+    fn config(preset: &str) -> TrainConfig {
+        TrainConfig {
+            model: FaceNetConfig::preset(preset).expect("preset"),
+            ..TrainConfig::default()
+        }
+    }
+
     fn save(dir: &Path, config: &TrainConfig, seed: u64, device: &Device) -> FaceNet {
         device.seed(seed);
         let model = config.model.init(device);
@@ -146,10 +153,7 @@ mod tests {
     fn the_average_is_the_mean_of_every_weight_and_statistic() {
         let tmp = tempfile::tempdir().expect("temp dir");
         let device = compute_device();
-        let config = TrainConfig {
-            model: FaceNetConfig::preset("tiny").expect("tiny"),
-            ..TrainConfig::default()
-        };
+        let config = config("tiny");
         let a = save(&tmp.path().join("a"), &config, 1, &device);
         let b = save(&tmp.path().join("b"), &config, 2, &device);
         let paths = [tmp.path().join("a"), tmp.path().join("b/state.json")];
@@ -186,14 +190,7 @@ mod tests {
     fn another_architecture_or_a_missing_checkpoint_is_refused() {
         let tmp = tempfile::tempdir().expect("temp dir");
         let device = compute_device();
-        let tiny = TrainConfig {
-            model: FaceNetConfig::preset("tiny").expect("tiny"),
-            ..TrainConfig::default()
-        };
-        let vgg16 = TrainConfig {
-            model: FaceNetConfig::preset("vgg16").expect("vgg16"),
-            ..TrainConfig::default()
-        };
+        let (tiny, vgg16) = (config("tiny"), config("vgg16"));
         save(&tmp.path().join("a"), &tiny, 1, &device);
         save(&tmp.path().join("b"), &vgg16, 1, &device);
         let err = average_checkpoints(&[tmp.path().join("a"), tmp.path().join("b")], &device)

@@ -78,16 +78,28 @@ pub fn face_soft_targets(
     temperature: f32,
 ) -> Result<Vec<f32>, String> {
     let scale = teacher.header().temperature * temperature;
-    let rows: Vec<Vec<f32>> = (0..set.len())
-        .into_par_iter()
-        .map(|i| {
-            let logits = teacher.run(set.image(i)).map_err(|e| {
-                format!(
-                    "teacher model {} failed on training image {}: {e}",
-                    path.display(),
-                    set.sources.get(i).map_or("?", String::as_str)
-                )
-            })?;
+    scaled_probs(teacher, scale, &set.pixels, |i| {
+        format!(
+            "teacher model {} failed on training image {}",
+            path.display(),
+            set.sources.get(i).map_or("?", String::as_str)
+        )
+    })
+}
+
+/// `softmax(logits / scale)` of `model` for every 48x48 image of `images`
+/// (one after another), in parallel; an error names image `i` through `what`.
+fn scaled_probs(
+    model: &Model,
+    scale: f32,
+    images: &[f32],
+    what: impl Fn(usize) -> String + Sync,
+) -> Result<Vec<f32>, String> {
+    let rows: Vec<Vec<f32>> = images
+        .par_chunks(FACE_PIXELS)
+        .enumerate()
+        .map(|(i, img)| {
+            let logits = model.run(img).map_err(|e| format!("{}: {e}", what(i)))?;
             Ok(logits.iter().map(|v| v / scale).collect())
         })
         .collect::<Result<_, String>>()?;
@@ -124,19 +136,12 @@ impl FaceTeacher {
 
 impl BatchTeacher for FaceTeacher {
     fn probs(&self, inputs: &[f32]) -> Result<Vec<f32>, String> {
-        let rows: Vec<Vec<f32>> = inputs
-            .par_chunks(FACE_PIXELS)
-            .map(|img| {
-                let logits = self.model.run(img).map_err(|e| {
-                    format!(
-                        "teacher model {} failed on an augmented training image: {e}",
-                        self.path.display()
-                    )
-                })?;
-                Ok(logits.iter().map(|v| v / self.scale).collect())
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(softmax_rows(&rows.concat()))
+        scaled_probs(&self.model, self.scale, inputs, |_| {
+            format!(
+                "teacher model {} failed on an augmented training image",
+                self.path.display()
+            )
+        })
     }
 }
 

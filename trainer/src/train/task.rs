@@ -67,19 +67,13 @@ pub trait TrainTask: Sync {
     /// the targets of its source). Errors name the teacher file. The
     /// default refuses: only tasks that can run a teacher support it.
     fn soft_targets(&self, distill: &DistillConfig) -> Result<Vec<f32>, String> {
-        Err(format!(
-            "--teacher {}: knowledge distillation is not supported for this model",
-            distill.teacher.display()
-        ))
+        Err(no_distillation(distill))
     }
 
     /// Consistent teaching: a teacher that labels augmented batches. The
     /// default refuses, as [`TrainTask::soft_targets`] does.
     fn online_teacher(&self, distill: &DistillConfig) -> Result<Box<dyn BatchTeacher>, String> {
-        Err(format!(
-            "--teacher {}: knowledge distillation is not supported for this model",
-            distill.teacher.display()
-        ))
+        Err(no_distillation(distill))
     }
 
     /// Training examples per class.
@@ -90,6 +84,14 @@ pub trait TrainTask: Sync {
         }
         counts
     }
+}
+
+/// The refusal of a task that cannot run a teacher.
+fn no_distillation(distill: &DistillConfig) -> String {
+    format!(
+        "--teacher {}: knowledge distillation is not supported for this model",
+        distill.teacher.display()
+    )
 }
 
 impl TrainTask for FaceData {
