@@ -216,6 +216,41 @@ pub fn argmax(v: &[f32]) -> usize {
         .0
 }
 
+/// [`quantize::calibrate`] on all cores: each rayon worker calibrates a
+/// chunk of `samples` and the chunks are merged
+/// ([`quantize::Calibration::merge`]), which gives exactly the statistics
+/// of one pass over all samples. A refused sample keeps its index in
+/// `samples`.
+pub fn calibrate_parallel(
+    model: &ModelFile,
+    samples: &[&[f32]],
+) -> Result<quantize::Calibration, QuantizeError> {
+    use rayon::prelude::*;
+    let chunk = samples
+        .len()
+        .div_ceil(4 * rayon::current_num_threads())
+        .max(1);
+    samples
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(c, part)| {
+            quantize::calibrate(model, part.iter().copied()).map_err(|e| match e {
+                QuantizeError::Sample { index, error } => QuantizeError::Sample {
+                    index: c * chunk + index,
+                    error,
+                },
+                other => other,
+            })
+        })
+        .try_reduce(
+            || quantize::Calibration::empty(model),
+            |mut a, b| {
+                a.merge(&b)?;
+                Ok(a)
+            },
+        )
+}
+
 /// `count` images of `set` spread over the set (a fixed stride through a
 /// seeded shuffle), for calibration.
 pub fn calibration_images(set: &FaceSet, count: usize, seed: u64) -> Vec<&[f32]> {
@@ -280,8 +315,7 @@ pub fn quantize_face_file(
             .push(("val_acc_f32".into(), format!("{acc:.4}")));
     }
     if !calib.is_empty() {
-        let calibration = quantize::calibrate(&f32_model, calib.iter().copied())
-            .map_err(ExportError::Quantize)?;
+        let calibration = calibrate_parallel(&f32_model, calib).map_err(ExportError::Quantize)?;
         let mut int8 = quantize::quantize(&f32_model, &calibration, &QuantizeOptions::default())
             .map_err(ExportError::Quantize)?;
         int8.header
@@ -415,4 +449,40 @@ pub fn export_checkpoint(
         }
     };
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use emoedge_shared::format::sample::{pseudo_random, tiny_classifier};
+
+    #[test]
+    fn parallel_calibration_equals_one_pass_and_names_the_refused_sample() {
+        let model = tiny_classifier(ModelKind::FaceClassifier, 4);
+        let len: usize = model
+            .header
+            .input_shape
+            .iter()
+            .map(|&d| d as usize)
+            .product();
+        let mut inputs: Vec<Vec<f32>> = (0..37).map(|i| pseudo_random(i, len, 1.0)).collect();
+        inputs[20].iter_mut().for_each(|v| *v *= 25.0);
+        let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+        let one_pass = quantize::calibrate(&model, refs.iter().copied()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let parallel = pool.install(|| calibrate_parallel(&model, &refs)).unwrap();
+        assert_eq!(parallel, one_pass);
+        assert_eq!(parallel.samples, 37);
+
+        let short = vec![0.0f32; 3];
+        let mut bad = refs.clone();
+        bad[29] = &short;
+        match pool.install(|| calibrate_parallel(&model, &bad)) {
+            Err(QuantizeError::Sample { index, .. }) => assert_eq!(index, 29),
+            other => panic!("expected sample 29 refused, got {other:?}"),
+        }
+    }
 }

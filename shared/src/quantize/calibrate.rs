@@ -68,14 +68,43 @@ impl Histogram {
             return;
         }
         while self.bound <= v && self.bound < f32::MAX / 2.0 {
-            for i in 0..HISTOGRAM_BINS / 2 {
-                self.bins[i] = self.bins[2 * i] + self.bins[2 * i + 1];
-            }
-            self.bins[HISTOGRAM_BINS / 2..]
-                .iter_mut()
-                .for_each(|b| *b = 0);
-            self.bound *= 2.0;
+            self.double();
         }
+    }
+
+    /// Doubles the bound, merging bins pairwise.
+    fn double(&mut self) {
+        for i in 0..HISTOGRAM_BINS / 2 {
+            self.bins[i] = self.bins[2 * i] + self.bins[2 * i + 1];
+        }
+        self.bins[HISTOGRAM_BINS / 2..]
+            .iter_mut()
+            .for_each(|b| *b = 0);
+        self.bound *= 2.0;
+    }
+
+    /// Adds the counts of `other`. Bounds are powers of two, so bringing
+    /// both to the larger one is exact: the result is the histogram of all
+    /// values of both.
+    fn merge(&mut self, other: &Histogram) {
+        if other.total == 0 {
+            return;
+        }
+        if self.total == 0 {
+            *self = other.clone();
+            return;
+        }
+        let mut other = other.clone();
+        while other.bound < self.bound {
+            other.double();
+        }
+        while self.bound < other.bound {
+            self.double();
+        }
+        for (a, b) in self.bins.iter_mut().zip(&other.bins) {
+            *a += b;
+        }
+        self.total += other.total;
     }
 
     /// Adds a positive finite value.
@@ -145,6 +174,16 @@ impl ValueStats {
         }
     }
 
+    /// Adds the statistics of `other` (the same value seen on other samples).
+    fn merge(&mut self, other: &ValueStats) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.count += other.count;
+        self.zeros += other.zeros;
+        self.positive.merge(&other.positive);
+        self.negative.merge(&other.negative);
+    }
+
     /// The clipped range `(lo, hi)`; `None` when nothing was seen.
     pub fn range(&self, clipping: Clipping) -> Option<(f32, f32)> {
         if self.count == 0 {
@@ -180,10 +219,38 @@ pub struct Calibration {
 }
 
 impl Calibration {
+    /// Statistics of `model` before any sample: the starting point of
+    /// [`calibrate`] and the identity of [`Calibration::merge`].
+    pub fn empty(model: &ModelFile) -> Calibration {
+        Calibration {
+            samples: 0,
+            values: vec![ValueStats::new(); model.graph.nodes.len() + 1],
+        }
+    }
+
     /// The clipped range of value `v`; `None` for an unknown value or one
     /// never seen.
     pub fn range(&self, v: ValueId, clipping: Clipping) -> Option<(f32, f32)> {
         self.values.get(v as usize)?.range(clipping)
+    }
+
+    /// Adds the statistics of `other`, a calibration of the same model on
+    /// other samples: the result equals one calibration over the samples of
+    /// both, so calibration can run in parallel on chunks of the samples.
+    /// A calibration of another model is refused with
+    /// [`QuantizeError::CalibrationMismatch`].
+    pub fn merge(&mut self, other: &Calibration) -> Result<(), QuantizeError> {
+        if other.values.len() != self.values.len() {
+            return Err(QuantizeError::CalibrationMismatch {
+                expected: self.values.len(),
+                found: other.values.len(),
+            });
+        }
+        for (a, b) in self.values.iter_mut().zip(&other.values) {
+            a.merge(b);
+        }
+        self.samples += other.samples;
+        Ok(())
     }
 }
 
@@ -197,10 +264,7 @@ pub fn calibrate<'a, I>(model: &ModelFile, samples: I) -> Result<Calibration, Qu
 where
     I: IntoIterator<Item = &'a [f32]>,
 {
-    let mut calib = Calibration {
-        samples: 0,
-        values: vec![ValueStats::new(); model.graph.nodes.len() + 1],
-    };
+    let mut calib = Calibration::empty(model);
     for (index, sample) in samples.into_iter().enumerate() {
         let values =
             run_reference(model, sample).map_err(|error| QuantizeError::Sample { index, error })?;

@@ -201,3 +201,58 @@ fn grid_is_carried_through_max_pool_and_flatten() {
     assert_eq!(after_sigmoid.zero_point, -128);
     assert!(after_sigmoid.scale <= 1.0 / 255.0 + 1e-6);
 }
+
+#[test]
+fn merged_chunk_calibrations_equal_one_calibration_of_all_samples() {
+    let m = tiny_classifier(ModelKind::FaceClassifier, 5);
+    // Inputs of very different scales make the chunks' histograms grow to
+    // different bounds before they are merged.
+    let mut inputs = random_inputs(&m, 12, 77);
+    for (i, x) in inputs.iter_mut().enumerate() {
+        let scale = [0.01f32, 1.0, 40.0][i % 3];
+        x.iter_mut().for_each(|v| *v *= scale);
+    }
+    let all = calibrate(&m, inputs.iter().map(|v| v.as_slice())).unwrap();
+    for split in [1, 5, 11] {
+        let (a, b) = inputs.split_at(split);
+        let mut merged = calibrate(&m, a.iter().map(|v| v.as_slice())).unwrap();
+        let second = calibrate(&m, b.iter().map(|v| v.as_slice())).unwrap();
+        merged.merge(&second).unwrap();
+        assert_eq!(merged, all, "split at {split}");
+        // The other order gives the same statistics.
+        let mut reversed = second.clone();
+        reversed
+            .merge(&calibrate(&m, a.iter().map(|v| v.as_slice())).unwrap())
+            .unwrap();
+        assert_eq!(reversed, all, "reversed split at {split}");
+    }
+    // An empty calibration is the identity on either side.
+    let empty = calibrate(&m, core::iter::empty()).unwrap();
+    let mut left = empty.clone();
+    left.merge(&all).unwrap();
+    assert_eq!(left, all);
+    let mut right = all.clone();
+    right.merge(&empty).unwrap();
+    assert_eq!(right, all);
+}
+
+#[test]
+fn merging_a_calibration_of_another_model_is_refused() {
+    let m = tiny_classifier(ModelKind::FaceClassifier, 3);
+    let mut calib = calibrate(&m, random_inputs(&m, 1, 1).iter().map(|v| v.as_slice())).unwrap();
+    let other = single_op(Op::Relu, m.header.input_shape.clone());
+    let theirs = calibrate(
+        &other,
+        random_inputs(&other, 1, 1).iter().map(|v| v.as_slice()),
+    )
+    .unwrap();
+    let before = calib.clone();
+    assert_eq!(
+        calib.merge(&theirs),
+        Err(QuantizeError::CalibrationMismatch {
+            expected: m.graph.nodes.len() + 1,
+            found: 2
+        })
+    );
+    assert_eq!(calib, before);
+}

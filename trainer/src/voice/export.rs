@@ -194,8 +194,9 @@ pub fn quantize_voice_file(
     let f32_acc = runtime_clip_accuracy(&f32_file, data)?;
     acc_meta("f32", &f32_acc, &mut f32_file.header.metadata);
     let calib = calibration_windows(data, calib_windows, seed);
-    let calibration = quantize::calibrate(&f32_file, calib.iter().map(Vec::as_slice))
-        .map_err(ExportError::Quantize)?;
+    let calib_refs: Vec<&[f32]> = calib.iter().map(Vec::as_slice).collect();
+    let calibration =
+        crate::export::calibrate_parallel(&f32_file, &calib_refs).map_err(ExportError::Quantize)?;
     let mut int8 = quantize::quantize(&f32_file, &calibration, &QuantizeOptions::default())
         .map_err(ExportError::Quantize)?;
     let int8_acc = runtime_clip_accuracy(&int8, data)?;
