@@ -95,6 +95,20 @@ pub fn face_graph(model: &FaceNet) -> Result<Graph, ExportError> {
     let model = model.valid();
     let mut g = Graph::default();
     let mut x: format::ValueId = 0;
+    if let Some(stem) = &model.stem {
+        let (shape, w, b) = fold_conv_bn(stem)?;
+        let conv = Op::Conv2d(Conv2d {
+            weight: format::Tensor::f32(shape, w),
+            bias: Some(Bias::F32(b)),
+            stride: [2, 2],
+            dilation: [1, 1],
+            padding: [1, 1, 1, 1],
+            groups: 1,
+            activation: Activation::Relu,
+            input_quant: None,
+        });
+        x = g.push("stem", conv, vec![x]);
+    }
     let n_stages = model.stages.len();
     for (s, stage) in model.stages.iter().enumerate() {
         for (i, cb) in stage.convs.iter().enumerate() {

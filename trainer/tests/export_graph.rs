@@ -48,6 +48,7 @@ fn plain_residual_and_hidden_graphs_match_burn() {
         dropout: 0.2,
         flatten_head: false,
         input_hw: [48, 48],
+        stem: 0,
     });
     check(FaceNetConfig {
         widths: vec![4, 8],
@@ -57,6 +58,18 @@ fn plain_residual_and_hidden_graphs_match_burn() {
         dropout: 0.2,
         flatten_head: true,
         input_hw: [48, 48],
+        stem: 0,
+    });
+    // A stride-2 stem, then stages at 24x24 and a flattened 6x6 map.
+    check(FaceNetConfig {
+        widths: vec![6, 8, 8],
+        convs_per_stage: 2,
+        residual: true,
+        hidden: 0,
+        dropout: 0.2,
+        flatten_head: true,
+        input_hw: [48, 48],
+        stem: 4,
     });
 }
 
@@ -71,6 +84,17 @@ fn macs_match_the_architecture() {
         + 36 * 9 * (8192 + 16384)
         + 128 * 7;
     assert_eq!(vgg16.macs(), expected);
+    let s2w32 = FaceNetConfig::preset("s2w32").expect("s2w32");
+    // Stem 24²·9·1·32, then 24²·9·(32·32 + 32·32) + 12²·9·(32·64 + 64·64)
+    // + 6²·9·(64·128 + 128·128) + 3²·9·(128·256 + 256·256) + 256·7
+    let expected = 576 * 9 * 32
+        + 576 * 9 * (1024 + 1024)
+        + 144 * 9 * (2048 + 4096)
+        + 36 * 9 * (8192 + 16384)
+        + 9 * 9 * (32768 + 65536)
+        + 256 * 7;
+    assert_eq!(s2w32.macs(), expected);
+    assert_eq!(s2w32.last_hw(), [3, 3]);
     for name in FaceNetConfig::PRESETS {
         let cfg = FaceNetConfig::preset(name).expect("preset");
         assert!(cfg.validate().is_ok(), "{name}");
