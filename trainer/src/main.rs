@@ -156,7 +156,7 @@ struct TrainArgs {
     /// Early-stopping patience in epochs.
     #[arg(long)]
     patience: Option<usize>,
-    /// Architecture preset (tiny, vgg16, vgg20, vgg24, vgg16h, res16, res20, res24).
+    /// Architecture preset (tiny, vgg16, vgg20, vgg24, vgg16h, vgg16f, res16, res20, res24, s2w32).
     #[arg(long)]
     arch: Option<String>,
     /// Worker threads (default: all cores).
