@@ -90,44 +90,39 @@ fn dense(linear: &burn::nn::Linear, activation: Activation) -> Result<Op, Export
     }))
 }
 
+/// A 3x3 same-padded convolution op of `cb` with its BatchNorm folded in.
+fn conv3x3(cb: &ConvBn, stride: u16, activation: Activation) -> Result<Op, ExportError> {
+    let (shape, w, b) = fold_conv_bn(cb)?;
+    Ok(Op::Conv2d(Conv2d {
+        weight: format::Tensor::f32(shape, w),
+        bias: Some(Bias::F32(b)),
+        stride: [stride, stride],
+        dilation: [1, 1],
+        padding: [1, 1, 1, 1],
+        groups: 1,
+        activation,
+        input_quant: None,
+    }))
+}
+
 /// The layer graph of `model` (f32).
 pub fn face_graph(model: &FaceNet) -> Result<Graph, ExportError> {
     let model = model.valid();
     let mut g = Graph::default();
     let mut x: format::ValueId = 0;
     if let Some(stem) = &model.stem {
-        let (shape, w, b) = fold_conv_bn(stem)?;
-        let conv = Op::Conv2d(Conv2d {
-            weight: format::Tensor::f32(shape, w),
-            bias: Some(Bias::F32(b)),
-            stride: [2, 2],
-            dilation: [1, 1],
-            padding: [1, 1, 1, 1],
-            groups: 1,
-            activation: Activation::Relu,
-            input_quant: None,
-        });
-        x = g.push("stem", conv, vec![x]);
+        x = g.push("stem", conv3x3(stem, 2, Activation::Relu)?, vec![x]);
     }
     let n_stages = model.stages.len();
     for (s, stage) in model.stages.iter().enumerate() {
         for (i, cb) in stage.convs.iter().enumerate() {
-            let (shape, w, b) = fold_conv_bn(cb)?;
             let skip = model.residual && i > 0;
-            let conv = Op::Conv2d(Conv2d {
-                weight: format::Tensor::f32(shape, w),
-                bias: Some(Bias::F32(b)),
-                stride: [1, 1],
-                dilation: [1, 1],
-                padding: [1, 1, 1, 1],
-                groups: 1,
-                activation: if skip {
-                    Activation::None
-                } else {
-                    Activation::Relu
-                },
-                input_quant: None,
-            });
+            let activation = if skip {
+                Activation::None
+            } else {
+                Activation::Relu
+            };
+            let conv = conv3x3(cb, 1, activation)?;
             let name = format!("stage{}.conv{}", s + 1, i + 1);
             let y = g.push(&name, conv, vec![x]);
             x = if skip {
