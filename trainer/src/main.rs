@@ -8,6 +8,8 @@ mod voice_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
 use emoedge_trainer::bench::bench_train;
 use emoedge_trainer::data::load_face_data;
@@ -84,6 +86,32 @@ enum FaceCmd {
     /// Average the weights of checkpoints of one network (a "model soup") into a
     /// new checkpoint, which `face export` and `face train --init` read.
     Average(AverageArgs),
+    /// Rebuild a training checkpoint from an f32 face model file (e.g.
+    /// models/face.f32.emo), to fine-tune it with `face train --init`.
+    FromModel(FromModelArgs),
+}
+
+#[derive(Args)]
+struct FromModelArgs {
+    /// f32 face model file written by `face export` (not the int8 file).
+    #[arg(long)]
+    model: PathBuf,
+    /// Face data (as for `face train`); its training images give the
+    /// BatchNorm statistics that the export folded away.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation tree (overrides the one found in --data).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Training images to measure the statistics on.
+    #[arg(long, default_value_t = 4096)]
+    images: usize,
+    /// Output checkpoint directory, e.g. runs/face-v4/best.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the image choice and of the stratified split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -410,6 +438,29 @@ fn face_average(a: AverageArgs) -> Result<()> {
     Ok(())
 }
 
+fn face_from_model(a: FromModelArgs) -> Result<()> {
+    let data = load_face_data(&a.data, a.val.as_deref(), a.seed, 0.1)?;
+    let mut picks: Vec<usize> = (0..data.train.len()).collect();
+    picks.shuffle(&mut rand::rngs::StdRng::seed_from_u64(a.seed));
+    picks.truncate(a.images);
+    let images = data.train.subset(&picks);
+    let config = train::from_model::from_model_to(
+        &a.model,
+        &images,
+        Some(&a.data),
+        &a.out,
+        &train::compute_device(),
+    )?;
+    println!(
+        "rebuilt {} ({config:?}) with the BatchNorm statistics of {} training images into {}; fine-tune it with `face train --init {}`",
+        a.model.display(),
+        images.len(),
+        a.out.display(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 fn face_bench(a: BenchArgs) -> Result<()> {
     set_threads(a.threads)?;
     print_bench(&a.arch, preset, a.batch_size, a.batches)
@@ -613,6 +664,7 @@ fn main() -> Result<()> {
         ModelCmd::Face(FaceCmd::BenchTrain(a)) => face_bench(a),
         ModelCmd::Face(FaceCmd::Ensemble(a)) => ensemble_cmd::run(a),
         ModelCmd::Face(FaceCmd::Average(a)) => face_average(a),
+        ModelCmd::Face(FaceCmd::FromModel(a)) => face_from_model(a),
         ModelCmd::Import(ImportCmd::Blazeface(a)) => import_blazeface(a),
         ModelCmd::Detect(DetectCmd::Compose(a)) => detect_compose(a),
         ModelCmd::Detect(DetectCmd::Sweep(a)) => detect_sweep(a),

@@ -9,6 +9,7 @@ pub mod average;
 pub mod checkpoint;
 pub mod config;
 pub mod distill;
+pub mod from_model;
 pub mod loss;
 pub mod metrics;
 pub mod task;
@@ -73,6 +74,10 @@ pub enum TrainError {
     /// Exporting the trained model failed.
     #[error("export failed: {0}")]
     Export(String),
+    /// A model file cannot be turned back into a network (the message
+    /// names the file and the fix).
+    #[error("{0}")]
+    ModelFile(String),
 }
 
 /// Where and how a run writes.
