@@ -31,6 +31,10 @@ pub struct EnsembleArgs {
     /// Calibration images drawn from the training split.
     #[arg(long, default_value_t = 1000)]
     calib_images: usize,
+    /// Quantise a cross-layer equalised copy (same f32 function, channel
+    /// weight ranges evened out for the per-tensor int8 scales).
+    #[arg(long)]
+    equalize: bool,
     /// Seed of the calibration image choice.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -54,7 +58,7 @@ pub fn run(a: EnsembleArgs) -> Result<()> {
     let merged = ensemble(&read_members(&a.models)?, a.flip)?;
     let data = load_face_data(&a.data, a.val.as_deref(), a.seed, 0.1)?;
     let calib = calibration_images(&data.train, a.calib_images, a.seed);
-    let report = quantize_face_file(merged, &calib, Some(&data.val))?;
+    let report = quantize_face_file(merged, &calib, Some(&data.val), a.equalize)?;
     let int8 = report
         .int8_model
         .as_ref()

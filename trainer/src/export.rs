@@ -294,16 +294,25 @@ pub fn export_face(
     metadata: Vec<(String, String)>,
     calib: &[&[f32]],
     val: Option<&FaceSet>,
+    equalize: bool,
 ) -> Result<ExportReport, ExportError> {
-    quantize_face_file(face_model_file(model, name, metadata)?, calib, val)
+    quantize_face_file(
+        face_model_file(model, name, metadata)?,
+        calib,
+        val,
+        equalize,
+    )
 }
 
 /// The second half of [`export_face`] for any f32 face model file (e.g. an
 /// ensemble): measure it, calibrate, quantise to int8, measure again.
+/// With `equalize`, the int8 model is quantised from a cross-layer
+/// equalised copy ([`quantize::equalize`]; the same function in f32).
 pub fn quantize_face_file(
     f32_model: ModelFile,
     calib: &[&[f32]],
     val: Option<&FaceSet>,
+    equalize: bool,
 ) -> Result<ExportReport, ExportError> {
     let mut f32_model = f32_model;
     let f32_val = match val {
@@ -324,9 +333,21 @@ pub fn quantize_face_file(
             .push(("val_acc_f32".into(), format!("{acc:.4}")));
     }
     if !calib.is_empty() {
-        let calibration = calibrate_parallel(&f32_model, calib).map_err(ExportError::Quantize)?;
-        let mut int8 = quantize::quantize(&f32_model, &calibration, &QuantizeOptions::default())
+        let mut source = f32_model.clone();
+        let equalized = if equalize {
+            Some(quantize::equalize(&mut source).map_err(ExportError::Quantize)?)
+        } else {
+            None
+        };
+        let calibration = calibrate_parallel(&source, calib).map_err(ExportError::Quantize)?;
+        let mut int8 = quantize::quantize(&source, &calibration, &QuantizeOptions::default())
             .map_err(ExportError::Quantize)?;
+        if let Some(e) = equalized {
+            int8.header.metadata.push((
+                "equalization".into(),
+                format!("cross-layer, {} layer pairs, {} sweeps", e.pairs, e.sweeps),
+            ));
+        }
         int8.header
             .metadata
             .push(("calibration_images".into(), calib.len().to_string()));
@@ -396,6 +417,18 @@ pub fn export_checkpoint(
     calib_images: usize,
     out: &std::path::Path,
 ) -> Result<ExportedFiles, crate::train::TrainError> {
+    export_checkpoint_with(ckpt, data, calib_images, out, false)
+}
+
+/// [`export_checkpoint`], with the int8 model quantised from a cross-layer
+/// equalised copy when `equalize` is set ([`quantize::equalize`]).
+pub fn export_checkpoint_with(
+    ckpt: &std::path::Path,
+    data: Option<&crate::data::FaceData>,
+    calib_images: usize,
+    out: &std::path::Path,
+    equalize: bool,
+) -> Result<ExportedFiles, crate::train::TrainError> {
     use crate::train::{checkpoint, compute_device, TrainError};
     let dir = checkpoint::checkpoint_dir(ckpt);
     let state = checkpoint::load_state(&dir)?;
@@ -432,8 +465,15 @@ pub fn export_checkpoint(
     let calib = data
         .map(|d| calibration_images(&d.train, calib_images, cfg.seed))
         .unwrap_or_default();
-    let report = export_face(&model, "face-cnn", meta, &calib, data.map(|d| &d.val))
-        .map_err(|e| TrainError::Export(e.to_string()))?;
+    let report = export_face(
+        &model,
+        "face-cnn",
+        meta,
+        &calib,
+        data.map(|d| &d.val),
+        equalize,
+    )
+    .map_err(|e| TrainError::Export(e.to_string()))?;
     let write = |p: &std::path::Path, f: &ModelFile| {
         write_model(p, f).map_err(|e| TrainError::Export(e.to_string()))
     };

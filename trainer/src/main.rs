@@ -13,7 +13,7 @@ use rand::SeedableRng;
 
 use emoedge_trainer::bench::bench_train;
 use emoedge_trainer::data::load_face_data;
-use emoedge_trainer::export::{export_checkpoint, ExportedFiles};
+use emoedge_trainer::export::{export_checkpoint, export_checkpoint_with, ExportedFiles};
 use emoedge_trainer::model::FaceNetConfig;
 use emoedge_trainer::train::{
     self, DistillConfig, OptimizerKind, Schedule, TrainConfig, TrainOptions,
@@ -144,6 +144,10 @@ struct ExportArgs {
     /// Write the f32 model only (no data needed).
     #[arg(long)]
     f32_only: bool,
+    /// Quantise a cross-layer equalised copy (same f32 function, channel
+    /// weight ranges evened out for the per-tensor int8 scales).
+    #[arg(long)]
+    equalize: bool,
 }
 
 #[derive(Args)]
@@ -422,7 +426,7 @@ fn face_export(a: ExportArgs) -> Result<()> {
             0.1,
         )?)
     };
-    let files = export_checkpoint(&dir, data.as_ref(), a.calib_images, &a.output)?;
+    let files = export_checkpoint_with(&dir, data.as_ref(), a.calib_images, &a.output, a.equalize)?;
     print_export(&files);
     Ok(())
 }

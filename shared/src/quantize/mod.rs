@@ -22,8 +22,10 @@
 //! runtime can stay in int8 between the two without requantising.
 
 mod calibrate;
+mod equalize;
 
 pub use calibrate::{calibrate, Calibration, Clipping, ValueStats, HISTOGRAM_BINS};
+pub use equalize::{equalize, EqualizeReport};
 
 use alloc::format;
 use alloc::string::{String, ToString};
