@@ -333,16 +333,19 @@ pub fn quantize_face_file(
             .push(("val_acc_f32".into(), format!("{acc:.4}")));
     }
     if !calib.is_empty() {
-        let mut source = f32_model.clone();
+        // Only an equalised copy costs a clone of the weights.
         let equalized = if equalize {
-            Some(quantize::equalize(&mut source).map_err(ExportError::Quantize)?)
+            let mut copy = f32_model.clone();
+            let e = quantize::equalize(&mut copy).map_err(ExportError::Quantize)?;
+            Some((copy, e))
         } else {
             None
         };
-        let calibration = calibrate_parallel(&source, calib).map_err(ExportError::Quantize)?;
-        let mut int8 = quantize::quantize(&source, &calibration, &QuantizeOptions::default())
+        let source = equalized.as_ref().map_or(&f32_model, |(m, _)| m);
+        let calibration = calibrate_parallel(source, calib).map_err(ExportError::Quantize)?;
+        let mut int8 = quantize::quantize(source, &calibration, &QuantizeOptions::default())
             .map_err(ExportError::Quantize)?;
-        if let Some(e) = equalized {
+        if let Some((_, e)) = &equalized {
             int8.header.metadata.push((
                 "equalization".into(),
                 format!("cross-layer, {} layer pairs, {} sweeps", e.pairs, e.sweeps),

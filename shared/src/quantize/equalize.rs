@@ -122,12 +122,8 @@ fn find_pairs(model: &ModelFile) -> Result<Vec<Pair>, QuantizeError> {
                     }
                     value = next + 1;
                 }
-                Op::Conv2d(c) if c.groups == 1 && matches!(c.weight.values, Weights::F32(_)) => {
-                    break (c.weight.shape.get(1).copied() == Some(channels as u32)).then_some(next)
-                }
-                Op::Dense(d) if matches!(d.weight.values, Weights::F32(_)) => {
-                    break (d.weight.shape.get(1).copied() == Some(channels as u32)).then_some(next)
-                }
+                Op::Conv2d(c) if c.groups == 1 => break reads(&c.weight, channels).then_some(next),
+                Op::Dense(d) => break reads(&d.weight, channels).then_some(next),
                 _ => break None,
             }
         };
@@ -140,6 +136,16 @@ fn find_pairs(model: &ModelFile) -> Result<Vec<Pair>, QuantizeError> {
         }
     }
     Ok(pairs)
+}
+
+/// True when `weight` is f32 and its input dimension is `channels` wide.
+fn reads(weight: &crate::format::Tensor, channels: usize) -> bool {
+    matches!(weight.values, Weights::F32(_)) && weight.shape.get(1) == Some(&(channels as u32))
+}
+
+/// Largest absolute value (0 for none).
+fn abs_max<'a>(values: impl IntoIterator<Item = &'a f32>) -> f32 {
+    values.into_iter().fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
 /// The f32 weights, weight shape and f32 bias (if any) of a layer.
@@ -166,7 +172,7 @@ fn layer_mut(op: &mut Op) -> Option<LayerMut<'_>> {
 fn equalize_pair(model: &mut ModelFile, p: &Pair) -> f32 {
     let nodes = &mut model.graph.nodes;
     let (head, tail) = nodes.split_at_mut(p.consumer);
-    let Some((w1, _, b1)) = layer_mut(&mut head[p.producer].op) else {
+    let Some((w1, _, mut b1)) = layer_mut(&mut head[p.producer].op) else {
         return 0.0;
     };
     let Some((w2, shape2, _)) = layer_mut(&mut tail[0].op) else {
@@ -178,17 +184,12 @@ fn equalize_pair(model: &mut ModelFile, p: &Pair) -> f32 {
     // Input channel c of the consumer: w2[o * c * k + ch * k .. + k].
     let k2 = w2.len() / (outs2 * c).max(1);
     let mut largest = 0.0f32;
-    let mut b1 = b1;
     for ch in 0..c {
-        let r1 = w1[ch * per_out..(ch + 1) * per_out]
-            .iter()
-            .fold(0.0f32, |m, v| m.max(v.abs()));
-        let r2 = (0..outs2)
-            .flat_map(|o| {
-                let start = (o * c + ch) * k2;
-                w2[start..start + k2].iter()
-            })
-            .fold(0.0f32, |m, v| m.max(v.abs()));
+        let r1 = abs_max(&w1[ch * per_out..(ch + 1) * per_out]);
+        let r2 = abs_max((0..outs2).flat_map(|o| {
+            let start = (o * c + ch) * k2;
+            &w2[start..start + k2]
+        }));
         if !(r1 > 0.0 && r2 > 0.0 && r1.is_finite() && r2.is_finite()) {
             continue;
         }
@@ -218,11 +219,11 @@ mod tests {
 
     use super::*;
     use crate::format::sample::{pseudo_random, tiny_classifier};
-    use crate::format::{Bias, Conv2d, Dense, Graph, ModelKind, Pool2d, Tensor};
+    use crate::format::{Bias, Dense, Graph, ModelKind, Pool2d, Tensor};
     use crate::quantize::tests::random_inputs;
     use crate::quantize::{calibrate, quantize, QuantizeOptions};
     use crate::reference::run_reference_outputs;
-    use crate::reference::tests::model_with_graph;
+    use crate::reference::tests::{conv_op, model_with_graph};
 
     fn conv(out: usize, inp: usize, seed: u64, spread: bool) -> Op {
         let k = inp * 9;
@@ -234,16 +235,13 @@ mod tests {
                 row.iter_mut().for_each(|v| *v *= s);
             }
         }
-        Op::Conv2d(Conv2d {
-            weight: Tensor::f32(vec![out as u32, inp as u32, 3, 3], w),
-            bias: Some(Bias::F32(pseudo_random(seed + 1, out, 0.1))),
-            stride: [1, 1],
-            dilation: [1, 1],
-            padding: [1, 1, 1, 1],
-            groups: 1,
-            activation: Activation::Relu,
-            input_quant: None,
-        })
+        let weight = Tensor::f32(vec![out as u32, inp as u32, 3, 3], w);
+        let bias = pseudo_random(seed + 1, out, 0.1);
+        let mut op = conv_op(weight, Some(bias), 1, 1, [1, 1, 1, 1], 1);
+        if let Op::Conv2d(c) = &mut op {
+            c.activation = Activation::Relu;
+        }
+        op
     }
 
     /// conv -> conv -> max pool -> conv -> global pool -> flatten -> dense,
@@ -295,9 +293,7 @@ mod tests {
         };
         let w = c.weight.values.to_f32();
         let out = c.weight.shape[0] as usize;
-        w.chunks(w.len() / out)
-            .map(|r| r.iter().fold(0.0f32, |m, v| m.max(v.abs())))
-            .collect()
+        w.chunks(w.len() / out).map(abs_max).collect()
     }
 
     /// Mean over the output channels of a conv of the relative error of
