@@ -461,6 +461,12 @@ pub fn export_checkpoint_with(
             meta.push(("distill_online".into(), "true".into()));
         }
     }
+    if let Some(n) = cfg.qat_calib_images {
+        meta.push((
+            "qat".into(),
+            format!("quantisation-aware fine-tuning, grids calibrated on {n} training images"),
+        ));
+    }
     if let Some(m) = best {
         meta.push(("val_acc".into(), format!("{:.4}", m.val_acc)));
         meta.push(("val_acc_dedup".into(), format!("{:.4}", m.val_acc_dedup)));

@@ -228,6 +228,13 @@ struct TrainArgs {
     /// instead of once on the un-augmented images; slower per epoch.
     #[arg(long, requires = "teacher")]
     distill_online: bool,
+    /// Quantisation-aware training: simulate the int8 export in the forward
+    /// pass (BatchNorm folded, weights and activations rounded to the grids
+    /// of the export, calibrated on --calib-images training images after
+    /// every epoch), so validation measures the int8 network. For
+    /// fine-tuning a trained network (--init) at a low learning rate.
+    #[arg(long)]
+    qat: bool,
 }
 
 #[derive(Args)]
@@ -327,6 +334,9 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
                 .unwrap_or(DistillConfig::DEFAULT_TEMPERATURE),
             online: a.distill_online,
         });
+    }
+    if a.qat {
+        cfg.qat_calib_images = Some(a.calib_images);
     }
     cfg.validate().map_err(anyhow::Error::msg)?;
     Ok(cfg)

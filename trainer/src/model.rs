@@ -14,6 +14,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::FACE_SIZE;
+use crate::train::qat::QatGrids;
 use emoedge_shared::NUM_CLASSES;
 
 /// Architecture of a [`FaceNet`].
@@ -228,6 +229,7 @@ impl FaceNetConfig {
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             residual: self.residual,
             flatten_head: self.flatten_head,
+            int8_grids: None,
         }
     }
 }
@@ -290,12 +292,19 @@ pub struct FaceNet {
     /// Flatten instead of global average pooling before the dense layers.
     #[module(skip)]
     pub flatten_head: bool,
+    /// The int8 grids of quantisation-aware training: when set, `forward`
+    /// simulates the int8 export ([`FaceNet::forward_int8`]).
+    #[module(skip)]
+    pub int8_grids: Option<QatGrids>,
 }
 
 impl FaceNet {
     /// Logits `[batch, 7]` for normalised inputs `[batch, 1, H, W]`
     /// (`FaceNetConfig::input_hw`).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        if let Some(grids) = &self.int8_grids {
+            return self.forward_int8(x, grids);
+        }
         let mut x = match &self.stem {
             Some(stem) => relu(stem.forward(x)),
             None => x,

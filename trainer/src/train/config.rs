@@ -119,6 +119,11 @@ pub struct TrainConfig {
     /// new teacher or schedule (`None` = random initialisation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+    /// Quantisation-aware training: the forward pass simulates the int8
+    /// export, with activation grids calibrated on this many training
+    /// images (`None` = plain f32 training). See [`super::qat`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qat_calib_images: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +148,7 @@ impl Default for TrainConfig {
             seed: 42,
             distill: None,
             init: None,
+            qat_calib_images: None,
         }
     }
 }
@@ -162,6 +168,12 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err("label smoothing must be in 0..1".into());
+        }
+        if self.qat_calib_images == Some(0) {
+            return Err(
+                "quantisation-aware training needs at least 1 calibration image (--calib-images)"
+                    .into(),
+            );
         }
         if let Some(d) = &self.distill {
             if !(0.0..=1.0).contains(&d.alpha) {

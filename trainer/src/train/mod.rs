@@ -12,6 +12,7 @@ pub mod distill;
 pub mod from_model;
 pub mod loss;
 pub mod metrics;
+pub mod qat;
 pub mod task;
 
 use std::path::{Path, PathBuf};
@@ -455,6 +456,32 @@ pub fn train<T: TrainTask + ?Sized>(
         ))
     );
 
+    // Quantisation-aware training: grids of the current weights, redone
+    // after every epoch's training (so a resumed run gets the same ones).
+    let qat_calib = match cfg.qat_calib_images {
+        Some(n) if will_train => Some(
+            data.qat_calibration(n, cfg.seed)
+                .map_err(TrainError::Config)?,
+        ),
+        _ => None,
+    };
+    let with_grids = |mut model: FaceNet| -> Result<FaceNet, TrainError> {
+        if let Some(calib) = &qat_calib {
+            model.int8_grids = None;
+            let grids = qat::QatGrids::calibrate(&model, calib).map_err(TrainError::Config)?;
+            grids.check(&model).map_err(TrainError::Config)?;
+            model.int8_grids = Some(grids);
+        }
+        Ok(model)
+    };
+    if let Some(calib) = &qat_calib {
+        eprintln!(
+            "quantisation-aware training: the int8 export simulated, grids calibrated on {} training images after every epoch",
+            calib.len()
+        );
+        model = with_grids(model)?;
+    }
+
     let mut epochs_this_run = 0;
     while !state.finished() && opts.stop_after.is_none_or(|n| epochs_this_run < n) {
         let epoch = state.epoch + 1;
@@ -569,7 +596,7 @@ pub fn train<T: TrainTask + ?Sized>(
             }
             Ok(model)
         });
-        model = result?;
+        model = with_grids(result?)?;
         pb.finish_and_clear();
         let train_secs = train_start.elapsed().as_secs_f64();
 

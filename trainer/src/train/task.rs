@@ -76,6 +76,13 @@ pub trait TrainTask: Sync {
         Err(no_distillation(distill))
     }
 
+    /// Quantisation-aware training: `count` un-augmented training inputs
+    /// (seeded) that calibrate the int8 grids, as the export's calibration
+    /// does. The default refuses: only tasks with an int8 export support it.
+    fn qat_calibration(&self, _count: usize, _seed: u64) -> Result<Vec<&[f32]>, String> {
+        Err("--qat: quantisation-aware training is supported for face models only".into())
+    }
+
     /// Training examples per class.
     fn train_class_counts(&self) -> [usize; NUM_CLASSES] {
         let mut counts = [0; NUM_CLASSES];
@@ -130,6 +137,10 @@ impl TrainTask for FaceData {
 
     fn val_labels(&self) -> &[u8] {
         &self.val.labels
+    }
+
+    fn qat_calibration(&self, count: usize, seed: u64) -> Result<Vec<&[f32]>, String> {
+        Ok(crate::export::calibration_images(&self.train, count, seed))
     }
 
     fn val_dedup_keep(&self) -> Option<Vec<usize>> {
