@@ -260,6 +260,13 @@ pub fn calibrate_parallel(
         )
 }
 
+/// The int8 model of `f32_model`: calibrated on `calib` on all cores
+/// ([`calibrate_parallel`]) and quantised with the default options.
+pub fn quantize_int8(f32_model: &ModelFile, calib: &[&[f32]]) -> Result<ModelFile, QuantizeError> {
+    let calibration = calibrate_parallel(f32_model, calib)?;
+    quantize::quantize(f32_model, &calibration, &QuantizeOptions::default())
+}
+
 /// `count` images of `set` spread over the set (a fixed stride through a
 /// seeded shuffle), for calibration.
 pub fn calibration_images(set: &FaceSet, count: usize, seed: u64) -> Vec<&[f32]> {
@@ -342,9 +349,7 @@ pub fn quantize_face_file(
             None
         };
         let source = equalized.as_ref().map_or(&f32_model, |(m, _)| m);
-        let calibration = calibrate_parallel(source, calib).map_err(ExportError::Quantize)?;
-        let mut int8 = quantize::quantize(source, &calibration, &QuantizeOptions::default())
-            .map_err(ExportError::Quantize)?;
+        let mut int8 = quantize_int8(source, calib).map_err(ExportError::Quantize)?;
         if let Some((_, e)) = &equalized {
             int8.header.metadata.push((
                 "equalization".into(),

@@ -298,25 +298,63 @@ pub struct FaceNet {
     pub int8_grids: Option<QatGrids>,
 }
 
+/// How [`FaceNet::forward_with`] computes each layer: in f32
+/// ([`FaceNet::forward`]) or as the int8 export would
+/// ([`FaceNet::forward_int8`]).
+pub trait LayerMath {
+    /// A conv with its BatchNorm, followed by ReLU when `relu`.
+    fn conv(&mut self, cb: &ConvBn, x: Tensor<4>, relu: bool) -> Tensor<4>;
+    /// A dense layer, followed by ReLU when `relu`.
+    fn dense(&mut self, l: &Linear, x: Tensor<2>, relu: bool) -> Tensor<2>;
+}
+
+/// The layers in f32, as trained.
+struct F32Math;
+
+impl LayerMath for F32Math {
+    fn conv(&mut self, cb: &ConvBn, x: Tensor<4>, act: bool) -> Tensor<4> {
+        let y = cb.forward(x);
+        if act {
+            relu(y)
+        } else {
+            y
+        }
+    }
+
+    fn dense(&mut self, l: &Linear, x: Tensor<2>, act: bool) -> Tensor<2> {
+        let y = l.forward(x);
+        if act {
+            relu(y)
+        } else {
+            y
+        }
+    }
+}
+
 impl FaceNet {
     /// Logits `[batch, 7]` for normalised inputs `[batch, 1, H, W]`
     /// (`FaceNetConfig::input_hw`).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        if let Some(grids) = &self.int8_grids {
-            return self.forward_int8(x, grids);
+        match &self.int8_grids {
+            Some(grids) => self.forward_int8(x, grids),
+            None => self.forward_with(x, &mut F32Math),
         }
+    }
+
+    /// The network's structure (stem, stages with their skips and pools,
+    /// pooled or flattened head, dropout), each layer computed by `math`.
+    pub fn forward_with(&self, x: Tensor<4>, math: &mut impl LayerMath) -> Tensor<2> {
         let mut x = match &self.stem {
-            Some(stem) => relu(stem.forward(x)),
+            Some(stem) => math.conv(stem, x, true),
             None => x,
         };
         let n_stages = self.stages.len();
         for (s, stage) in self.stages.iter().enumerate() {
             for (i, cb) in stage.convs.iter().enumerate() {
-                let y = cb.forward(x.clone());
                 x = if self.residual && i > 0 {
-                    relu(y + x)
+                    relu(math.conv(cb, x.clone(), false) + x)
                 } else {
-                    relu(y)
+                    math.conv(cb, x, true)
                 };
             }
             if s + 1 < n_stages {
@@ -330,9 +368,9 @@ impl FaceNet {
             x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
         };
         let x = match &self.hidden {
-            Some(h) => relu(h.forward(self.dropout.forward(x))),
+            Some(h) => math.dense(h, self.dropout.forward(x), true),
             None => x,
         };
-        self.head.forward(self.dropout.forward(x))
+        math.dense(&self.head, self.dropout.forward(x), false)
     }
 }

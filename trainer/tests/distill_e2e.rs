@@ -7,16 +7,7 @@ mod common;
 
 use emoedge_shared::format;
 use emoedge_trainer::export::export_checkpoint;
-use emoedge_trainer::train::{self, checkpoint, DistillConfig, TrainConfig, TrainOptions};
-
-fn quiet(out: &std::path::Path, stop_after: Option<usize>) -> TrainOptions {
-    TrainOptions {
-        out: out.to_path_buf(),
-        stop_after,
-        quiet: true,
-        ..TrainOptions::default()
-    }
-}
+use emoedge_trainer::train::{self, checkpoint, DistillConfig, TrainConfig};
 
 fn distilled(teacher: &std::path::Path, epochs: usize) -> TrainConfig {
     TrainConfig {
@@ -37,8 +28,12 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
 
     // The teacher: two plain epochs, exported to int8 (+ f32) model files.
     let teacher_run = dir.path().join("teacher");
-    let plain =
-        train::train(&data, common::tiny_config(2), &quiet(&teacher_run, None)).expect("teacher");
+    let plain = train::train(
+        &data,
+        common::tiny_config(2),
+        &common::quiet(&teacher_run, None),
+    )
+    .expect("teacher");
     let teacher = dir.path().join("models/teacher.emo");
     export_checkpoint(
         &teacher_run.join(train::BEST_DIR),
@@ -50,8 +45,12 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
 
     // Uninterrupted distilled run.
     let straight = dir.path().join("straight");
-    let a = train::train(&data, distilled(&teacher, 2), &quiet(&straight, None))
-        .expect("distilled run");
+    let a = train::train(
+        &data,
+        distilled(&teacher, 2),
+        &common::quiet(&straight, None),
+    )
+    .expect("distilled run");
     assert_eq!(a.epoch, 2);
     assert_eq!(a.config.distill, distilled(&teacher, 2).distill);
     // Same init, data order and augmentation as the teacher's own first
@@ -68,7 +67,7 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
     let copy = dir.path().join("copy.emo");
     std::fs::copy(&teacher, &copy).expect("copy teacher");
     let split = dir.path().join("split");
-    train::train(&data, distilled(&copy, 2), &quiet(&split, Some(1))).expect("first epoch");
+    train::train(&data, distilled(&copy, 2), &common::quiet(&split, Some(1))).expect("first epoch");
     let json = std::fs::read_to_string(split.join(train::LAST_DIR).join("state.json"))
         .expect("state.json");
     assert!(
@@ -81,7 +80,7 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
     let moved = dir.path().join("moved.emo");
     std::fs::rename(&copy, &moved).expect("move teacher");
     // Resumed with plain command-line options: the checkpoint's teacher counts.
-    let err = train::train(&data, common::tiny_config(2), &quiet(&split, None))
+    let err = train::train(&data, common::tiny_config(2), &common::quiet(&split, None))
         .expect_err("the teacher is gone");
     let msg = err.to_string();
     assert!(
@@ -89,7 +88,8 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
         "{msg}"
     );
     std::fs::rename(&moved, &copy).expect("restore teacher");
-    let b = train::train(&data, common::tiny_config(2), &quiet(&split, None)).expect("resumed run");
+    let b = train::train(&data, common::tiny_config(2), &common::quiet(&split, None))
+        .expect("resumed run");
     assert_eq!(b.epoch, 2);
     assert_eq!(b.config.distill, distilled(&copy, 2).distill);
     let (ma, mb) = (&a.history[1], &b.history[1]);
@@ -118,7 +118,7 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
     let err = train::train(
         &data,
         distilled(&bad, 1),
-        &quiet(&dir.path().join("bad"), None),
+        &common::quiet(&dir.path().join("bad"), None),
     )
     .expect_err("not a face model");
     assert!(err.to_string().contains("voice.emo"), "{err}");
@@ -132,7 +132,7 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
         d.online = true;
     }
     let online = dir.path().join("online");
-    let o = train::train(&data, cfg.clone(), &quiet(&online, None)).expect("online run");
+    let o = train::train(&data, cfg.clone(), &common::quiet(&online, None)).expect("online run");
     assert_eq!(o.config.distill, cfg.distill);
     assert!(
         (o.history[0].train_loss - a.history[0].train_loss).abs() > 1e-4,
@@ -141,8 +141,9 @@ fn distils_from_a_model_file_records_the_teacher_and_resumes() {
         a.history[0].train_loss
     );
     let parted = dir.path().join("online-resumed");
-    train::train(&data, cfg.clone(), &quiet(&parted, Some(1))).expect("first epoch");
-    let r = train::train(&data, common::tiny_config(2), &quiet(&parted, None)).expect("resumed");
+    train::train(&data, cfg.clone(), &common::quiet(&parted, Some(1))).expect("first epoch");
+    let r = train::train(&data, common::tiny_config(2), &common::quiet(&parted, None))
+        .expect("resumed");
     assert_eq!(r.config.distill, cfg.distill, "the checkpoint keeps online");
     assert!(
         (r.history[1].train_loss - o.history[1].train_loss).abs() < 1e-4,

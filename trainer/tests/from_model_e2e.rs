@@ -7,22 +7,15 @@ mod common;
 
 use emoedge_shared::format;
 use emoedge_trainer::export::{export_checkpoint, runtime_accuracy};
-use emoedge_trainer::train::{self, checkpoint, compute_device, TrainConfig, TrainOptions};
-
-fn quiet(out: &std::path::Path) -> TrainOptions {
-    TrainOptions {
-        out: out.to_path_buf(),
-        quiet: true,
-        ..TrainOptions::default()
-    }
-}
+use emoedge_trainer::train::{self, checkpoint, compute_device, TrainConfig};
 
 #[test]
 fn a_shipped_f32_model_becomes_a_checkpoint_that_exports_and_fine_tunes() {
     let data = common::synthetic_data(16, 6);
     let dir = tempfile::tempdir().expect("temp dir");
     let run = dir.path().join("run");
-    let trained = train::train(&data, common::tiny_config(3), &quiet(&run)).expect("trains");
+    let trained =
+        train::train(&data, common::tiny_config(3), &common::quiet(&run, None)).expect("trains");
     let shipped = dir.path().join("models/face.emo");
     let files =
         export_checkpoint(&run.join(train::BEST_DIR), Some(&data), 32, &shipped).expect("exports");
@@ -57,7 +50,7 @@ fn a_shipped_f32_model_becomes_a_checkpoint_that_exports_and_fine_tunes() {
             lr: 1e-4,
             ..common::tiny_config(1)
         },
-        &quiet(&dir.path().join("tuned")),
+        &common::quiet(&dir.path().join("tuned"), None),
     )
     .expect("fine-tunes");
     assert!(

@@ -7,18 +7,9 @@ mod common;
 
 use emoedge_shared::format;
 use emoedge_trainer::export::export_checkpoint;
-use emoedge_trainer::train::{self, TrainConfig, TrainOptions};
+use emoedge_trainer::train::{self, TrainConfig};
 
 const CALIB: usize = 24;
-
-fn opts(out: &std::path::Path, stop_after: Option<usize>) -> TrainOptions {
-    TrainOptions {
-        out: out.to_path_buf(),
-        stop_after,
-        quiet: true,
-        ..TrainOptions::default()
-    }
-}
 
 fn qat(epochs: usize) -> TrainConfig {
     TrainConfig {
@@ -47,13 +38,13 @@ fn qat_validates_the_int8_export_and_resumes() {
     let dir = tempfile::tempdir().expect("temp dir");
 
     let straight = dir.path().join("straight");
-    let a = train::train(&data, qat(2), &opts(&straight, None)).expect("qat run");
+    let a = train::train(&data, qat(2), &common::quiet(&straight, None)).expect("qat run");
     assert_eq!(a.epoch, 2);
     assert_eq!(a.config.qat_calib_images, Some(CALIB));
     let plain = train::train(
         &data,
         common::tiny_config(2),
-        &opts(&dir.path().join("plain"), None),
+        &common::quiet(&dir.path().join("plain"), None),
     )
     .expect("plain run");
     assert!(
@@ -93,8 +84,8 @@ fn qat_validates_the_int8_export_and_resumes() {
 
     // Interrupted after one epoch and resumed: the same second epoch.
     let split = dir.path().join("split");
-    train::train(&data, qat(2), &opts(&split, Some(1))).expect("first epoch");
-    let b = train::train(&data, qat(2), &opts(&split, None)).expect("resumed");
+    train::train(&data, qat(2), &common::quiet(&split, Some(1))).expect("first epoch");
+    let b = train::train(&data, qat(2), &common::quiet(&split, None)).expect("resumed");
     assert_eq!(b.epoch, 2);
     let (ma, mb) = (&a.history[1], &b.history[1]);
     assert!(
@@ -111,6 +102,6 @@ fn qat_needs_calibration_images() {
         qat_calib_images: Some(0),
         ..common::tiny_config(1)
     };
-    let err = train::train(&data, cfg, &opts(dir.path(), None)).unwrap_err();
+    let err = train::train(&data, cfg, &common::quiet(dir.path(), None)).unwrap_err();
     assert!(err.to_string().contains("calibration image"), "{err}");
 }

@@ -20,12 +20,7 @@ fn learns_resumes_and_exports() {
     let out = dir.path().join("run");
 
     // Two epochs, then "interrupted".
-    let opts = TrainOptions {
-        out: out.clone(),
-        stop_after: Some(2),
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let opts = common::quiet(&out, Some(2));
     let state = train::train(&data, common::tiny_config(8), &opts).expect("first part trains");
     assert_eq!(state.epoch, 2);
     assert_eq!(state.history.len(), 2);
@@ -154,12 +149,7 @@ fn resume_restores_the_exact_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let straight = dir.path().join("straight");
     let split = dir.path().join("split");
-    let quiet = |out: &std::path::Path, stop_after| TrainOptions {
-        out: out.to_path_buf(),
-        stop_after,
-        quiet: true,
-        ..TrainOptions::default()
-    };
+    let quiet = common::quiet;
     let a =
         train::train(&data, common::tiny_config(2), &quiet(&straight, None)).expect("straight run");
     train::train(&data, common::tiny_config(2), &quiet(&split, Some(1))).expect("first epoch");

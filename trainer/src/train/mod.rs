@@ -467,7 +467,6 @@ pub fn train<T: TrainTask + ?Sized>(
     };
     let with_grids = |mut model: FaceNet| -> Result<FaceNet, TrainError> {
         if let Some(calib) = &qat_calib {
-            model.int8_grids = None;
             let grids = qat::QatGrids::calibrate(&model, calib).map_err(TrainError::Config)?;
             grids.check(&model).map_err(TrainError::Config)?;
             model.int8_grids = Some(grids);

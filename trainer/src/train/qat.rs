@@ -26,10 +26,9 @@ use burn::tensor::module::{conv2d, linear};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 use emoedge_shared::format::{ModelFile, Op, QuantParams, Weights};
-use emoedge_shared::quantize::{self, QuantizeOptions};
 
 use crate::export;
-use crate::model::{ConvBn, FaceNet};
+use crate::model::{ConvBn, FaceNet, LayerMath};
 
 /// The int8 grids of one conv or dense layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,10 +73,7 @@ impl QatGrids {
     pub fn calibrate(model: &FaceNet, calib: &[&[f32]]) -> Result<QatGrids, String> {
         let f32_file =
             export::face_model_file(model, "qat", Vec::new()).map_err(|e| e.to_string())?;
-        let calibration =
-            export::calibrate_parallel(&f32_file, calib).map_err(|e| e.to_string())?;
-        let int8 = quantize::quantize(&f32_file, &calibration, &QuantizeOptions::default())
-            .map_err(|e| e.to_string())?;
+        let int8 = export::quantize_int8(&f32_file, calib).map_err(|e| e.to_string())?;
         QatGrids::from_int8(&int8)
     }
 }
@@ -158,14 +154,29 @@ fn dense<const D: usize>(l: &Linear, x: Tensor<D>, input: QuantParams) -> Tensor
     )
 }
 
-/// Hands out the grids of the layers in forward order.
-struct Grids<'a>(std::slice::Iter<'a, LayerGrid>);
+/// The layers as the int8 file computes them, with the grids of the
+/// layers in forward order.
+struct Int8Math<'a>(std::slice::Iter<'a, LayerGrid>);
 
-impl Grids<'_> {
+impl Int8Math<'_> {
     fn next(&mut self) -> LayerGrid {
         // `FaceNet::forward_int8` is only called with grids made of the
         // same network (checked by `QatGrids::check`), one per layer.
         *self.0.next().expect("one grid per conv and dense layer")
+    }
+}
+
+impl LayerMath for Int8Math<'_> {
+    fn conv(&mut self, cb: &ConvBn, x: Tensor<4>, act: bool) -> Tensor<4> {
+        let q = self.next();
+        let y = conv_bn(cb, x, q.input);
+        fake_quant(if act { relu(y) } else { y }, q.output)
+    }
+
+    fn dense(&mut self, l: &Linear, x: Tensor<2>, act: bool) -> Tensor<2> {
+        let q = self.next();
+        let y = dense(l, x, q.input);
+        fake_quant(if act { relu(y) } else { y }, q.output)
     }
 }
 
@@ -182,48 +193,7 @@ impl FaceNet {
     /// with `grids` (see the module docs). `grids` must come from this
     /// network's architecture ([`QatGrids::calibrate`]).
     pub fn forward_int8(&self, x: Tensor<4>, grids: &QatGrids) -> Tensor<2> {
-        let mut g = Grids(grids.layers.iter());
-        let mut layer = |x: Tensor<4>, cb: &ConvBn, act: bool| {
-            let q = g.next();
-            let y = conv_bn(cb, x, q.input);
-            fake_quant(if act { relu(y) } else { y }, q.output)
-        };
-        let mut x = match &self.stem {
-            Some(stem) => layer(x, stem, true),
-            None => x,
-        };
-        let n_stages = self.stages.len();
-        for (s, stage) in self.stages.iter().enumerate() {
-            for (i, cb) in stage.convs.iter().enumerate() {
-                x = if self.residual && i > 0 {
-                    relu(layer(x.clone(), cb, false) + x)
-                } else {
-                    layer(x, cb, true)
-                };
-            }
-            if s + 1 < n_stages {
-                x = self.pool.forward(x);
-            }
-        }
-        let [b, c, h, w] = x.dims();
-        let x = if self.flatten_head {
-            x.reshape([b, c * h * w])
-        } else {
-            x.reshape([b, c, h * w]).mean_dim(2).reshape([b, c])
-        };
-        let x = match &self.hidden {
-            Some(h) => {
-                let q = g.next();
-                let y = relu(dense(h, self.dropout.forward(x), q.input));
-                fake_quant(y, q.output)
-            }
-            None => x,
-        };
-        let q = g.next();
-        fake_quant(
-            dense(&self.head, self.dropout.forward(x), q.input),
-            q.output,
-        )
+        self.forward_with(x, &mut Int8Math(grids.layers.iter()))
     }
 }
 
@@ -285,9 +255,7 @@ mod tests {
         assert_eq!(grids.layers.len(), model.quantised_layers());
 
         let f32_file = export::face_model_file(&model, "t", Vec::new()).unwrap();
-        let calibration = export::calibrate_parallel(&f32_file, &calib).unwrap();
-        let int8 =
-            quantize::quantize(&f32_file, &calibration, &QuantizeOptions::default()).unwrap();
+        let int8 = export::quantize_int8(&f32_file, &calib).unwrap();
         let runtime = Model::from_model(&int8).unwrap();
         let (mut sim_err, mut f32_err, mut span) = (0f32, 0f32, 0f32);
         for img in &imgs {

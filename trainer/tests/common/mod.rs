@@ -7,7 +7,7 @@ pub mod files;
 use emoedge_trainer::augment::AugmentConfig;
 use emoedge_trainer::data::{gray_to_input, FaceData, FaceSet, Layout};
 use emoedge_trainer::model::FaceNetConfig;
-use emoedge_trainer::train::TrainConfig;
+use emoedge_trainer::train::{TrainConfig, TrainOptions};
 use rand::{Rng, SeedableRng};
 
 /// A 48x48 grayscale pattern of class `class` (0..7).
@@ -78,5 +78,16 @@ pub fn tiny_config(epochs: usize) -> TrainConfig {
         },
         seed: 7,
         ..TrainConfig::default()
+    }
+}
+
+/// Options of a quiet run writing to `out`, stopping after `stop_after`
+/// epochs of this call (`None` = run to the end).
+pub fn quiet(out: &std::path::Path, stop_after: Option<usize>) -> TrainOptions {
+    TrainOptions {
+        out: out.to_path_buf(),
+        stop_after,
+        quiet: true,
+        ..TrainOptions::default()
     }
 }
