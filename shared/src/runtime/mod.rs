@@ -21,9 +21,13 @@
 //! Results match [`crate::reference`]: f32 within float rounding, int8
 //! layers to within one quantisation step (bit-exact in the tests on
 //! x86_64 except, rarely, where an f32 rounding meets a tie). tract runs
-//! single-threaded here, as it does by default.
+//! single-threaded here, as it does by default, and without its AMX
+//! int8 kernel ([`select_safe_kernels`]).
 
+mod kernels;
 mod lower;
+
+pub use kernels::{active_isa, select_safe_kernels, SAFE_ISA_EDIT};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,6 +158,7 @@ impl Model {
         path: Option<&Path>,
         exact_f32: bool,
     ) -> Result<Model, RuntimeError> {
+        kernels::select_safe_kernels();
         let format_err = |source| RuntimeError::Format {
             path: path.map(Path::to_path_buf),
             source,

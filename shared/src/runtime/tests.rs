@@ -570,3 +570,18 @@ fn model_is_shareable_between_threads() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Model>();
 }
+
+/// On x86-64, building a model keeps tract off its AMX int8 kernel (which
+/// reads past its buffers) unless the environment chose otherwise.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn amx_kernels_are_left_out() {
+    use tract_core::internal::tract_linalg::isa::{native, Isa};
+    Model::from_model(&tiny_classifier(ModelKind::FaceClassifier, 1)).unwrap();
+    if std::env::var_os("TRACT_CPU_ISA").is_some() {
+        return; // the user's edit wins by design
+    }
+    let isa = native();
+    assert!(!isa.has(Isa::X86_64AmxInt8), "tract dispatches on {isa:?}");
+    assert!(!active_isa().contains("amx-int8"), "{}", active_isa());
+}
