@@ -153,6 +153,9 @@ pub fn default_constant_of_shape(proto: &mut pb::ModelProto) -> usize {
 /// Runs an ONNX model with tract-onnx on one input of `shape`: the
 /// reference the conversion is checked against. Outputs in ONNX order.
 pub fn run_onnx(proto: &pb::ModelProto, input: &[f32], shape: &[usize]) -> Result<Vec<Vec<f32>>> {
+    // tract fixes its kernel choice at its first plan, for the whole process:
+    // keep it off the AMX int8 kernel for the int8 models built after this.
+    emoedge_shared::runtime::select_safe_kernels();
     let plan = tract_onnx::onnx()
         .model_for_proto_model(proto)?
         .into_optimized()?
