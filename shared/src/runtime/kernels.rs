@@ -22,7 +22,8 @@ use std::sync::Once;
 
 /// The `TRACT_CPU_ISA` edit applied on x86-64 unless the environment sets
 /// one.
-pub const SAFE_ISA_EDIT: &str = "-amx-int8";
+#[cfg(target_arch = "x86_64")]
+const SAFE_ISA_EDIT: &str = "-amx-int8";
 
 /// Makes tract leave out its AMX int8 kernel (see the module docs). Idempotent
 /// and cheap; [`super::Model`] calls it before building any plan.
@@ -37,11 +38,4 @@ pub fn select_safe_kernels() {
             );
         }
     });
-}
-
-/// The instruction sets tract dispatches on in this process, as tract
-/// names them (e.g. `x86_64,avx,avx2,fma,avx512f`).
-pub fn active_isa() -> String {
-    select_safe_kernels();
-    format!("{:?}", tract_core::internal::tract_linalg::isa::native())
 }

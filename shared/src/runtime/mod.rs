@@ -27,7 +27,7 @@
 mod kernels;
 mod lower;
 
-pub use kernels::{active_isa, select_safe_kernels, SAFE_ISA_EDIT};
+pub use kernels::select_safe_kernels;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
