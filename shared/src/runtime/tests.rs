@@ -584,3 +584,107 @@ fn amx_kernels_are_left_out() {
     let isa = native();
     assert!(!isa.has(Isa::X86_64AmxInt8), "tract dispatches on {isa:?}");
 }
+
+/// Whether tract packs int8 conv patches in the K=4-inner layout here
+/// (x86-64 with AVX-512 VNNI), the case [`patches`] handles.
+fn packs_int8_k4() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`patches::PackPatchesI8`] writes the very bytes tract's `Im2Col`
+/// writes, for every conv geometry of the tests (padding, asymmetric
+/// padding, stride, dilation, groups, 1x1, K not a multiple of four,
+/// partial panels, a batch of two), with a non-zero pad value.
+#[test]
+fn packed_patches_are_tract_im2col_bytes() {
+    use tract_core::internal::tract_linalg::mmm::EagerPackedInput;
+    use tract_core::internal::tract_linalg::mmm::PackedMatrixStorage;
+    use tract_core::internal::*;
+    use tract_core::ops::cnn::conv::Im2Col;
+
+    let mut cases = conv_cases();
+    cases.push((
+        "wide",
+        conv_op(weight(4, 40, 3, 30), bias(4, 31), 1, 1, [1; 4], 1),
+        vec![1, 40, 13, 11],
+    ));
+    cases.push((
+        "batch2",
+        conv_op(weight(3, 5, 3, 32), bias(3, 33), 1, 1, [1; 4], 1),
+        vec![2, 5, 20, 18],
+    ));
+    let mut compared = 0;
+    for (what, op, shape) in cases {
+        let q = quantized(&single_op(op, shape));
+        let shapes = infer_shapes(&q.graph, &q.header.input_shape).unwrap();
+        let Ok(lowered) = lower::lower(&q, shapes, false) else {
+            panic!("{what}: lowering failed");
+        };
+        let model = lowered.model.into_optimized().unwrap();
+        for node in &model.nodes {
+            let Some(im2col) = node.op_as::<Im2Col>() else {
+                continue;
+            };
+            let fact = model.outlet_fact(node.inputs[0]).unwrap();
+            let Some(ours) = patches::PackPatchesI8::for_node(im2col, fact, &node.outputs[0].fact)
+            else {
+                continue;
+            };
+            let shape = fact.shape.as_concrete().unwrap();
+            let values: Vec<i8> = pseudo_random(compared as u64 + 7, shape.iter().product(), 128.0)
+                .iter()
+                .map(|v| v.clamp(-128.0, 127.0) as i8)
+                .collect();
+            let mut inputs = tvec![Tensor::from_shape(shape, &values).unwrap().into_tvalue()];
+            if node.inputs.len() > 1 {
+                inputs.push(tensor0(-3i8).into_tvalue());
+            }
+            let bytes = |out: TVec<TValue>| -> Vec<(usize, usize, Vec<u8>)> {
+                let storage = out[0].try_storage_as::<PackedMatrixStorage>().unwrap();
+                storage
+                    .values()
+                    .iter()
+                    .map(|v| {
+                        let v = v.downcast_ref::<EagerPackedInput>().unwrap();
+                        (v.panel_bytes, v.mn, v.packed.as_bytes().to_vec())
+                    })
+                    .collect()
+            };
+            let want = im2col.eval_out_of_plan(inputs.clone()).unwrap().unwrap();
+            let got = ours.eval_out_of_plan(inputs).unwrap().unwrap();
+            let (got, want) = (bytes(got), bytes(want));
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!((g.0, g.1), (w.0, w.1), "{what}: panel bytes, positions");
+                let first = g.2.iter().zip(&w.2).position(|(a, b)| a != b);
+                assert!(
+                    g.2.len() == w.2.len() && first.is_none(),
+                    "{what}: packed patches of value {i} differ ({} bytes, tract {}), first at {first:?}",
+                    g.2.len(),
+                    w.2.len()
+                );
+            }
+            assert_eq!(got.len(), want.len(), "{what}: number of packed values");
+            assert_eq!(out_fact(&ours, fact), node.outputs[0].fact, "{what}");
+            compared += 1;
+        }
+    }
+    if packs_int8_k4() {
+        assert!(compared >= 10, "only {compared} convs compared");
+    }
+}
+
+fn out_fact(
+    op: &patches::PackPatchesI8,
+    input: &tract_core::internal::TypedFact,
+) -> tract_core::internal::TypedFact {
+    use tract_core::internal::TypedOp;
+    op.output_facts(&[input]).unwrap().remove(0)
+}
