@@ -103,6 +103,10 @@ impl PackPatchesI8 {
             pad_before: padding[i].pad_before,
         };
         let k = channels / group * spec.kernel_shape.iter().product::<usize>();
+        let positive = |v: &[usize]| v.iter().all(|&d| d > 0);
+        if !positive(&spec.kernel_shape) || !positive(&strides) || !positive(&dilations) {
+            return None;
+        }
         if k != packed.k || packed.mn.to_usize().ok()? != oh * ow {
             return None;
         }
