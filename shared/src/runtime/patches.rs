@@ -29,7 +29,7 @@ use tract_core::ops::cnn::conv::Im2Col;
 use tract_core::ops::nn::DataFormat;
 
 /// Where a conv reads its input, for one spatial axis.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Axis {
     input: usize,
     output: usize,
@@ -282,21 +282,17 @@ impl TypedOp for PackPatchesI8 {
     as_op!();
 }
 
-/// Replaces each `Im2Col` of `model` that [`PackPatchesI8`] handles;
-/// returns how many.
-pub(super) fn replace_im2col(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
+/// Replaces each `Im2Col` of `model` that [`PackPatchesI8`] handles.
+pub(super) fn replace_im2col(model: &mut TypedModel) -> TractResult<()> {
     for id in 0..model.nodes.len() {
         let node = &model.nodes[id];
         let Some(im2col) = node.op_as::<Im2Col>() else {
             continue;
         };
         let input = model.outlet_fact(node.inputs[0])?;
-        let output = &node.outputs[0].fact;
-        if let Some(op) = PackPatchesI8::for_node(im2col, input, output) {
+        if let Some(op) = PackPatchesI8::for_node(im2col, input, &node.outputs[0].fact) {
             model.nodes[id].op = Box::new(op);
-            replaced += 1;
         }
     }
-    Ok(replaced)
+    Ok(())
 }
